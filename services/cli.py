@@ -1,0 +1,177 @@
+"""The ``lienthong`` command line: infrastructure, services, credentials.
+
+    lienthong infra up|down|status|env   Kafka (KRaft) and PostgreSQL on 127.0.0.1
+    lienthong run <process>              run one process in the foreground
+    lienthong up / down / status         the whole system in the background
+    lienthong clients add …              create credentials for a party
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sys
+import urllib.request
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra.cli import app as infra_app
+from services.registry import PROCESSES, ProcessSpec
+
+app = typer.Typer(
+    name="lienthong",
+    help="lienthong — liên thông dossier routing: run the infrastructure and the services.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(infra_app, name="infra")
+clients_app = typer.Typer(help="Manage the parties' client credentials.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+console = Console()
+
+
+@app.command()
+def run(
+    process: Annotated[str, typer.Argument(help=f"One of: {', '.join(PROCESSES)}")],
+    host: Annotated[str | None, typer.Option(help="HTTP host (HTTP services only)")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (HTTP services only)")] = None,
+) -> None:
+    """Run one process in the foreground until Ctrl-C / SIGTERM."""
+    spec = PROCESSES.get(process)
+    if spec is None:
+        raise typer.BadParameter(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
+    if spec.app_factory is not None:
+        import uvicorn
+
+        settings = spec.load_settings()
+        uvicorn.run(spec.app_factory, factory=True, host=host or settings.http_host,
+                    port=port or settings.http_port, log_level="warning", access_log=False)
+    else:
+        spec.load_main()()
+
+
+def _service_env(kafka: str, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for prefix in {spec.env_prefix for spec in PROCESSES.values()}:
+        env.setdefault(f"{prefix}KAFKA_BOOTSTRAP_SERVERS", kafka)
+        env.setdefault(f"{prefix}DATABASE_URL", database_url)
+    return env
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka, PostgreSQL and every service in the background; say where they listen."""
+    from infra import process as proc
+    from infra import stack, state
+
+    info = stack.up()
+    env = _service_env(info.kafka_bootstrap_servers, info.database_url)
+    logs = state.state_dir() / "logs"
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        for spec in PROCESSES.values():
+            task = bar.add_task(f"starting {spec.name}")
+            pid = state.read_pid(spec.name)
+            if pid is None or not proc.is_alive(pid):
+                pid = proc.spawn_detached([sys.executable, "-m", "services.cli", "run", spec.name],
+                                          logs / f"{spec.name}.log", cwd=state.REPO_ROOT, env=env)
+                state.write_pid(spec.name, pid)
+            if spec.app_factory is not None:
+                url = f"http://{_http_address(spec)}/readyz"
+                proc.wait_until(lambda: _ready(url) or not proc.is_alive(pid), timeout=90, what=url)
+            if not proc.is_alive(pid):
+                console.print(proc.log_tail(logs / f"{spec.name}.log"))
+                raise typer.Exit(f"{spec.name} exited; its log is {logs / f'{spec.name}.log'}")
+            bar.update(task, description=f"{spec.name} running (pid {pid})")
+    _print_status(info.kafka_bootstrap_servers, info.database_url)
+
+
+def _http_address(spec: ProcessSpec) -> str:
+    settings = spec.load_settings()
+    return f"{settings.http_host}:{settings.http_port}"
+
+
+def _print_status(kafka: str, database_url: str) -> None:
+    from infra import process as proc
+    from infra import state
+
+    table = Table(title="lienthong")
+    table.add_column("process")
+    table.add_column("state")
+    table.add_column("where")
+    table.add_row("kafka", "", kafka)
+    table.add_row("postgresql", "", database_url.split("@")[-1])
+    for spec in PROCESSES.values():
+        pid = state.read_pid(spec.name)
+        alive = pid is not None and proc.is_alive(pid)
+        where = f"http://{_http_address(spec)}/docs" if spec.app_factory else spec.description
+        table.add_row(spec.name, f"running (pid {pid})" if alive else "stopped", where)
+    console.print(table)
+    console.print(f"logs: {state.state_dir() / 'logs'}   stop with: make down")
+
+
+@app.command()
+def down(
+    keep_infra: Annotated[bool, typer.Option(help="Stop the services but leave Kafka and PostgreSQL running")] = False,
+) -> None:
+    """Stop every service (by PID), then Kafka and PostgreSQL."""
+    from infra import process as proc
+    from infra import stack, state
+
+    for spec in reversed(PROCESSES.values()):
+        pid = state.read_pid(spec.name)
+        if pid is not None and proc.is_alive(pid):
+            proc.terminate(pid, timeout=20)
+            console.print(f"stopped {spec.name} (pid {pid})")
+        state.remove_pid(spec.name)
+    if not keep_infra:
+        stack.down()
+
+
+@app.command()
+def status() -> None:
+    """Show what is running and where."""
+    from infra import stack
+
+    info = stack.status()
+    _print_status(info.kafka_bootstrap_servers, info.database_url)
+
+
+@clients_app.command("add")
+def clients_add(
+    client_id: Annotated[str, typer.Argument(help="Lower-case id, e.g. desk-h40")],
+    party: Annotated[str, typer.Option(help="portal | desk | agency | postal | auditor")],
+    role: Annotated[list[str], typer.Option(help="A role, repeatable (dossier:submit, dossier:read, …)")],
+    agency_id: Annotated[str | None, typer.Option(help="The party's agency electronic id")] = None,
+) -> None:
+    """Generate a secret for a new client; print it once and the entry for the client list."""
+    from services.auth import Client
+
+    secret = secrets.token_urlsafe(32)
+    client = Client(client_id=client_id, secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+                    party=party, agency_id=agency_id, roles=frozenset(role))  # type: ignore[arg-type]
+    console.print(f"[bold]secret for {client_id}[/bold] (shown once, give it to the party): {secret}")
+    console.print("add to the client list file:")
+    print(f"  - client_id: {client.client_id}\n    secret_sha256: {client.secret_sha256}\n"
+          f"    party: {client.party}\n    agency_id: {client.agency_id or 'null'}\n"
+          f"    roles: [{', '.join(sorted(client.roles))}]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

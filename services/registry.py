@@ -1,0 +1,44 @@
+"""Every runnable process of the system, by the name ``lienthong run`` takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process: an HTTP service (``app_factory``) or a worker (``main``)."""
+
+    name: str
+    description: str
+    env_prefix: str
+    settings: str
+    app_factory: str | None = None
+    main: str | None = None
+
+    def load_settings(self) -> Any:
+        return _resolve(self.settings)()
+
+    def load_main(self) -> Callable[[], None]:
+        assert self.main is not None
+        return _resolve(self.main)
+
+
+def _resolve(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(import_module(module), attr)
+
+
+PROCESSES: dict[str, ProcessSpec] = {
+    spec.name: spec
+    for spec in [
+        ProcessSpec("intake", "HTTP API: receive dossiers, codes, status lookup", "INTAKE_",
+                    "intake.settings:IntakeSettings", app_factory="intake.service:create_app"),
+        ProcessSpec("intake-relay", "publishes intake's stored events to Kafka", "INTAKE_",
+                    "intake.settings:IntakeSettings", main="intake.service:run_relay"),
+        ProcessSpec("intake-consumer", "applies status changes reported by other services", "INTAKE_",
+                    "intake.settings:IntakeSettings", main="intake.service:run_consumer"),
+    ]
+}

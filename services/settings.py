@@ -1,0 +1,75 @@
+"""Typed settings shared by every service.
+
+Each service subclasses :class:`ServiceSettings` with its own environment prefix
+(``INTAKE_``, ``ROUTING_`` …).  Settings are read once, inside the process's start-up,
+and validated there: outside ``development`` a service refuses to start with the
+development signing key or the development client list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SIGNING_KEY = "lienthong-development-only-signing-key-do-not-deploy"
+DEV_CLIENTS_FILE = Path(__file__).with_name("dev_clients.yaml")
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used (e.g. a development secret in production)."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    service_name: str = "service"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    kafka_bootstrap_servers: str = "127.0.0.1:29092"
+    database_url: str = "postgresql://lienthong@127.0.0.1:25432/lienthong"
+    database_schema: str = "public"
+    auth_signing_key: str = DEV_SIGNING_KEY
+    auth_clients_file: Path = DEV_CLIENTS_FILE
+    auth_token_ttl_seconds: int = Field(default=3600, gt=0)
+    dead_letter_topic: str = "lienthong.dead-letters"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_outside_development(self) -> "ServiceSettings":
+        if self.environment == "development":
+            return self
+        if self.auth_signing_key == DEV_SIGNING_KEY or len(self.auth_signing_key) < 32:
+            raise SettingsError(
+                f"{self.environment}: set a signing key of at least 32 characters "
+                "(the development key is refused)"
+            )
+        if self.auth_clients_file.resolve() == DEV_CLIENTS_FILE.resolve():
+            raise SettingsError(
+                f"{self.environment}: set a client list of your own (the development "
+                "clients and their published secrets are refused)"
+            )
+        return self
+
+    def eventsourcing_env(self, *, pool_size: int = 10) -> dict[str, str]:
+        """The ``eventsourcing`` library's settings for this service's event store."""
+        url = urlsplit(self.database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/"),
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or ""),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_SCHEMA": self.database_schema,
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(pool_size),
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
