@@ -26,8 +26,7 @@ from pydantic import BaseModel
 from services.eventstore import EventStore, TrackingApplication
 from services.kafka import send_dead_letter
 from services.observability import Metrics, correlation_id_var, dossier_code_var
-from shared_events.envelope import CloudEvent, EnvelopeError, decode
-from shared_events.registry import ContractError, from_cloud_event
+from shared_events import CloudEvent, ContractError, EnvelopeError, decode, from_cloud_event
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,128 @@
+"""Builds the intake processes: the HTTP API, the relay and the status consumer.
+
+Everything is constructed inside a lifespan or a worker's main, never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+from fastapi import FastAPI
+
+from intake.api import router as dossiers_router
+from intake.application import IntakeApplication
+from intake.catalogue import Catalogue
+from intake.codes import DossierCodes
+from intake.outbound import to_outbound
+from intake.reactions import apply_status_change
+from intake.settings import IntakeSettings
+from services.app import create_service_app
+from services.clock import Clock, SystemClock
+from services.consumer import TrackingConsumer
+from services.eventstore import EventStore
+from services.kafka import make_producer
+from services.observability import Metrics, configure_logging
+from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
+from services.runtime import ensure_schema, run_worker
+
+DESCRIPTION = """
+Tiếp nhận hồ sơ thủ tục hành chính — receives dossiers at the one-stop desk, online and
+by public post, gives each its code and national status, and keeps its event-sourced
+history. Authenticate with `POST /v1/auth/token` (client credentials), then send
+`Authorization: Bearer <token>`. Errors are RFC 9457 problem+json.
+"""
+
+
+def open_store(settings: IntakeSettings) -> EventStore[IntakeApplication]:
+    env = settings.eventsourcing_env(pool_size=settings.store_threads)
+    return EventStore(lambda: IntakeApplication(env=env), workers=settings.store_threads, name="intake-store")
+
+
+def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The intake HTTP service."""
+    settings = settings or IntakeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_schema(settings.database_url, settings.database_schema)
+        pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.store_threads)
+        store = open_store(settings)
+        kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="intake-api")
+        try:
+            await store.open()
+            codes = DossierCodes(pool, settings.database_schema)
+            await codes.create_table()
+            app.state.store = store
+            app.state.codes = codes
+            app.state.catalogue = Catalogue.load()
+            app.state.clock = clock or SystemClock()
+            await kafka.bootstrap()
+            app.state.readiness.update({
+                "postgresql": lambda: pool.fetchval("SELECT 1"),
+                "event_store": store.ready,
+                "kafka": kafka.fetch_all_metadata,
+            })
+            yield
+        finally:
+            await kafka.close()
+            await store.close()
+            await pool.close()
+
+    return create_service_app(
+        title="lienthong intake", description=DESCRIPTION, settings=settings,
+        lifespan=lifespan, routers=[dossiers_router])
+
+
+async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:
+    """Publish intake's stored events to ``lienthong.intake.dossier-events`` until stopped."""
+    settings = settings or IntakeSettings()
+    configure_logging("intake-relay", settings.log_level)
+    stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
+    producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
+    async with _worker_resources(settings, producer) as store:
+        # The producer has started: a crashed predecessor is fenced and its open
+        # transaction aborted, so the topic's committed tail is final.
+        start_after = await published_position(settings.kafka_bootstrap_servers, settings.events_topic, stream_id)
+        relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
+                      to_outbound=to_outbound, database_url=settings.database_url, stream_id=stream_id,
+                      metrics=Metrics())
+        await relay.run(stop, start_after=start_after)
+
+
+async def consumer_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:
+    """Apply status changes reported by other services to intake's dossiers until stopped."""
+    settings = settings or IntakeSettings()
+    configure_logging("intake-consumer", settings.log_level)
+    producer = make_producer(settings.kafka_bootstrap_servers, "intake-consumer")
+    async with _worker_resources(settings, producer) as store:
+        consumer = TrackingConsumer(
+            name="intake-consumer", topics=[settings.status_topic], group_id=settings.consumer_group,
+            bootstrap_servers=settings.kafka_bootstrap_servers, store=store, handler=apply_status_change,
+            producer=producer, dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
+        await consumer.run(stop)
+
+
+@asynccontextmanager
+async def _worker_resources(settings: IntakeSettings, producer: AIOKafkaProducer) -> AsyncIterator[EventStore[IntakeApplication]]:
+    await ensure_schema(settings.database_url, settings.database_schema)
+    store = open_store(settings)
+    try:
+        await store.open()
+        await producer.start()
+        yield store
+    finally:
+        await producer.stop()
+        await store.close()
+
+
+def run_relay() -> None:
+    run_worker(relay_main)
+
+
+def run_consumer() -> None:
+    run_worker(consumer_main)

@@ -1,0 +1,20 @@
+"""Settings of the intake service (environment prefix ``INTAKE_``)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class IntakeSettings(ServiceSettings):
+    """Everything intake reads from its environment; see docs/CONFIGURATION.md."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
+
+    service_name: str = "intake"
+    http_port: int = 8001
+    database_schema: str = "intake"
+    event_source: str = "/lienthong/intake"
+    events_topic: str = "lienthong.intake.dossier-events"
+    status_topic: str = "lienthong.dossier-status"
+    consumer_group: str = "intake-status"
+    store_threads: int = 16

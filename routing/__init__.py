@@ -1,0 +1,1 @@
+"""Routing service: moves dossiers between agencies along procedure routes, with statutory deadlines."""

@@ -1,0 +1,47 @@
+"""Typed contracts of every event that crosses a service boundary, one module per producer.
+
+:data:`CONTRACTS` and :data:`UPCASTERS` list everything the default registry knows.
+"""
+
+from shared_events.contracts.base import Contract, Upcaster, UpcastFunction, ValueObject
+from shared_events.contracts.intake import (
+    DossierAccepted,
+    DossierRefusedAtIntake,
+    DossierSubmitted,
+    DossierWithdrawn,
+)
+from shared_events.contracts.status import DossierStatusChanged
+from shared_events.contracts.values import (
+    Applicant,
+    Channel,
+    NationalStatus,
+    ResultDelivery,
+    SubmittedDocument,
+    channel_from_national_number,
+    national_channel_number,
+)
+from shared_events.contracts import intake as _intake, status as _status
+
+CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS)
+UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS)
+
+__all__ = [
+    "CONTRACTS",
+    "UPCASTERS",
+    "Applicant",
+    "Channel",
+    "Contract",
+    "DossierAccepted",
+    "DossierRefusedAtIntake",
+    "DossierStatusChanged",
+    "DossierSubmitted",
+    "DossierWithdrawn",
+    "NationalStatus",
+    "ResultDelivery",
+    "SubmittedDocument",
+    "UpcastFunction",
+    "Upcaster",
+    "ValueObject",
+    "channel_from_national_number",
+    "national_channel_number",
+]

@@ -1,0 +1,124 @@
+"""Valid example instances of every contract, with random ids, for tests and documentation.
+
+``example(DossierSubmitted)`` returns a fresh valid event; keyword arguments override
+fields. Every registered contract has an entry in :data:`EXAMPLES` (a test checks it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from shared_events.contracts import (
+    Applicant,
+    Contract,
+    DossierAccepted,
+    DossierRefusedAtIntake,
+    DossierStatusChanged,
+    DossierSubmitted,
+    DossierWithdrawn,
+    NationalStatus,
+    ResultDelivery,
+    SubmittedDocument,
+)
+
+C = TypeVar("C", bound=Contract)
+VIETNAM = timezone(timedelta(hours=7), "ICT")
+
+
+def random_agency_id() -> str:
+    """An agency electronic id shaped like ``000.00.01.H40``."""
+    return f"000.{random.randint(0, 99):02d}.{random.randint(0, 99):02d}.H{random.randint(1, 99):02d}"
+
+
+def random_dossier_code(agency_id: str | None = None, day: datetime | None = None) -> str:
+    """A dossier code ``<agency id>-<yyMMdd>-<NNNN>`` for ``day`` (today in Vietnam by default)."""
+    day = day or datetime.now(VIETNAM)
+    return f"{agency_id or random_agency_id()}-{day:%y%m%d}-{random.randint(1, 9999):04d}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _submitted(**overrides: Any) -> DossierSubmitted:
+    agency_id = overrides.pop("receiving_agency_id", random_agency_id())
+    content = uuid4().bytes
+    fields: dict[str, Any] = dict(
+        dossier_code=random_dossier_code(agency_id),
+        dossier_id=uuid4(),
+        procedure_code="2.000635",
+        procedure_version="2025.1",
+        applicant=Applicant(
+            kind="citizen",
+            full_name="Nguyễn Thị Hồng",
+            identity_number=f"{random.randint(0, 10**12 - 1):012d}",
+            phone="0912345678",
+            address="Số 1 Tràng Tiền, phường Hoàn Kiếm, Hà Nội",
+        ),
+        documents=(
+            SubmittedDocument(
+                name="Tờ khai cấp bản sao trích lục hộ tịch",
+                media_type="application/pdf",
+                size_bytes=len(content) * 1000,
+                sha256=hashlib.sha256(content).hexdigest(),
+            ),
+        ),
+        channel="online",
+        result_delivery=ResultDelivery(method="post", address="Số 1 Tràng Tiền, phường Hoàn Kiếm, Hà Nội"),
+        locality_code="00070",
+        receiving_agency_id=agency_id,
+        submitted_by=f"citizen:{uuid4()}",
+        received_at=_now(),
+        national_status=NationalStatus.NEW,
+    )
+    fields.update(overrides)
+    return DossierSubmitted(**fields)
+
+
+def _accepted(**overrides: Any) -> DossierAccepted:
+    fields = dict(dossier_code=random_dossier_code(), accepted_by=f"officer:{uuid4()}", accepted_at=_now())
+    return DossierAccepted(**{**fields, **overrides})
+
+
+def _refused(**overrides: Any) -> DossierRefusedAtIntake:
+    fields = dict(
+        dossier_code=random_dossier_code(),
+        refused_by=f"officer:{uuid4()}",
+        reason="Thiếu bản sao giấy khai sinh",
+        refused_at=_now(),
+    )
+    return DossierRefusedAtIntake(**{**fields, **overrides})
+
+
+def _withdrawn(**overrides: Any) -> DossierWithdrawn:
+    fields = dict(dossier_code=random_dossier_code(), reason="Công dân không còn nhu cầu", withdrawn_at=_now())
+    return DossierWithdrawn(**{**fields, **overrides})
+
+
+def _status_changed(**overrides: Any) -> DossierStatusChanged:
+    fields = dict(
+        dossier_code=random_dossier_code(),
+        national_status=NationalStatus.PROCESSING,
+        changed_by_agency_id=random_agency_id(),
+        changed_at=_now(),
+    )
+    return DossierStatusChanged(**{**fields, **overrides})
+
+
+EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
+    DossierSubmitted: _submitted,
+    DossierAccepted: _accepted,
+    DossierRefusedAtIntake: _refused,
+    DossierWithdrawn: _withdrawn,
+    DossierStatusChanged: _status_changed,
+}
+
+
+def example(model: type[C], **overrides: Any) -> C:
+    """A valid instance of ``model`` with random ids; ``overrides`` replace fields."""
+    return EXAMPLES[model](**overrides)  # type: ignore[return-value]

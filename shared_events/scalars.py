@@ -1,0 +1,98 @@
+"""Annotated scalar types shared by the envelope and every contract.
+
+Each type validates on construction and exports the same rule to JSON Schema, so a
+consumer written in another language sees the constraint the Python model enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+AGENCY_ID_PATTERN = r"^[A-Z0-9.]{1,35}$"
+DOSSIER_CODE_PATTERN = r"^[A-Z0-9.]{1,35}-[0-9]{6}-[0-9]{4}$"
+LOCALITY_CODE_PATTERN = r"^[0-9]{2,5}$"
+PARTY_ID_PATTERN = r"^\S{1,128}$"
+PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z._-]{1,60}$"
+
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
+def _to_utc(value: object) -> datetime:
+    """Accept an aware ``datetime`` or an RFC 3339 string; return it converted to UTC."""
+    if isinstance(value, str):
+        if not _RFC3339.match(value):
+            raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2025-11-28T08:30:00Z")
+        try:
+            value = datetime.fromisoformat(value.upper().replace(" ", "T"))
+        except ValueError as exc:
+            raise ValueError(f"is not a valid timestamp ({exc})") from None
+    if not isinstance(value, datetime):
+        raise ValueError("must be an RFC 3339 timestamp string or an aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset (a naive datetime is ambiguous)")
+    return value.astimezone(timezone.utc)
+
+
+def _dossier_code_has_a_real_date(code: str) -> str:
+    yymmdd = code.split("-")[-2]
+    try:
+        datetime.strptime(yymmdd, "%y%m%d")
+    except ValueError:
+        raise ValueError("the yyMMdd part of the dossier code is not a calendar date") from None
+    return code
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_to_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
+]
+"""An instant: aware datetime (or RFC 3339 string), always normalised to UTC; serialised with ``Z``."""
+
+AgencyId = Annotated[
+    str,
+    StringConstraints(pattern=AGENCY_ID_PATTERN),
+    Field(description="Agency electronic id (mã định danh điện tử, Decision 20/2020/QĐ-TTg); opaque.",
+          examples=["000.00.01.H40"]),
+]
+
+DossierCode = Annotated[
+    str,
+    StringConstraints(pattern=DOSSIER_CODE_PATTERN),
+    AfterValidator(_dossier_code_has_a_real_date),
+    Field(description="Dossier code (mã hồ sơ): <receiving agency id>-<yyMMdd>-<NNNN>, counter daily per agency.",
+          examples=["000.00.01.H40-251128-0001"]),
+]
+
+LocalityCode = Annotated[
+    str,
+    StringConstraints(pattern=LOCALITY_CODE_PATTERN),
+    Field(description="Administrative-unit code (mã đơn vị hành chính): 2-digit province, "
+                      "3-digit district (before 1 July 2025) or 5-digit commune.",
+          examples=["01", "00004"]),
+]
+
+PartyId = Annotated[
+    str,
+    StringConstraints(pattern=PARTY_ID_PATTERN),
+    Field(description="Opaque id of the acting party (officer, citizen account, system client)."),
+]
+
+ProcedureCode = Annotated[
+    str,
+    StringConstraints(pattern=PROCEDURE_CODE_PATTERN),
+    Field(description="Administrative procedure code (mã thủ tục hành chính).", examples=["2.000635"]),
+]
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S")]
+"""A non-blank single-line text (names, titles), surrounding whitespace removed."""
+
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S")]
+"""A non-blank free text (reasons, addresses), surrounding whitespace removed."""

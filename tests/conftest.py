@@ -1,0 +1,19 @@
+"""Session fixtures shared by integration and end-to-end tests.
+
+Unit tests use none of these: they touch no broker and no database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.endpoints import Endpoints, provide_endpoints
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    """The real Kafka broker and PostgreSQL (see tests/support/endpoints.py)."""
+    with provide_endpoints() as found:
+        yield found

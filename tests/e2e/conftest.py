@@ -1,0 +1,54 @@
+"""Intake deployments of their own — API, relay and status consumer as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.endpoints import Endpoints
+from tests.support.intake import PARTIES, IntakeDeployment
+from tests.support.kafka import create_topics
+
+
+@asynccontextmanager
+async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[IntakeDeployment]:
+    """A fresh intake: own schema, topics, agency, credentials, port; stopped by PID after."""
+    deployment = IntakeDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
+    await create_topics(deployment.kafka, [deployment.events_topic, deployment.status_topic])
+    await create_topics(deployment.kafka, [deployment.dead_letter_topic], partitions=1)
+    env = deployment.env()
+    deployment.processes = {name: deployment.process(name, env)
+                            for name in ("intake", "intake-relay", "intake-consumer")}
+    try:
+        for process in deployment.processes.values():
+            process.start()
+        deployment.processes["intake"].wait_http_ready(deployment.base_url)
+        yield deployment
+    finally:
+        for process in deployment.processes.values():
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+async def intake(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[IntakeDeployment]:
+    async with deploy_intake(endpoints, tmp_path_factory.mktemp("intake")) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+async def http(intake: IntakeDeployment) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=intake.base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def tokens(intake: IntakeDeployment) -> dict[str, str]:
+    return {party: intake.token(party) for party in PARTIES}
+
+
+def bearer(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}

@@ -1,0 +1,38 @@
+"""Dossier codes stay unique when many submissions arrive at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import bearer
+from tests.support.intake import IntakeDeployment, certified_copy_submission
+
+pytestmark = pytest.mark.e2e
+
+
+async def submit_many(http: httpx.AsyncClient, token: str, agency_id: str, count: int,
+                      concurrency: int = 100) -> list[httpx.Response]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> httpx.Response:
+        async with gate:
+            return await http.post("/v1/dossiers", json=certified_copy_submission(agency_id),
+                                   headers=bearer(token))
+
+    return await asyncio.gather(*[one() for _ in range(count)])
+
+
+async def test_a_thousand_concurrent_submissions_get_a_thousand_distinct_codes(
+        intake: IntakeDeployment, tokens: dict[str, str]) -> None:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=intake.base_url, timeout=120, limits=limits) as http:
+        responses = await submit_many(http, tokens["portal"], intake.agency_id, 1000)
+
+    assert [r.status_code for r in responses].count(201) == 1000, {r.status_code for r in responses}
+    codes = [r.json()["code"] for r in responses]
+    assert len(set(codes)) == 1000
+    numbers = sorted(int(code.rsplit("-", 1)[1]) for code in codes)
+    assert len(set(numbers)) == 1000

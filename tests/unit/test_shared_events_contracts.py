@@ -1,0 +1,135 @@
+"""The value objects and rules inside the contracts: dossier codes, applicants, delivery, statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from shared_events import (
+    Applicant,
+    DossierCode,
+    DossierStatusChanged,
+    DossierSubmitted,
+    NationalStatus,
+    ResultDelivery,
+    SubmittedDocument,
+    channel_from_national_number,
+    national_channel_number,
+)
+from shared_events.examples import example
+
+DOSSIER_CODE = TypeAdapter(DossierCode)
+
+
+@pytest.mark.parametrize("code", ["000.00.01.H40-251128-0001", "G22-240229-9999", "H40.1-250701-0000"])
+def test_a_dossier_code_names_the_agency_the_day_and_a_counter(code):
+    assert DOSSIER_CODE.validate_python(code) == code
+
+
+@pytest.mark.parametrize("code", [
+    "000.00.01.h40-251128-0001", "000.00.01.H40-2511280001", "000.00.01.H40-251128-001",
+    "000.00.01.H40-251128-00001", "000-00-01-H40-251128-0001", "", "000.00.01.H40-251128-0001 ",
+])
+def test_a_malformed_dossier_code_is_rejected(code):
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        DOSSIER_CODE.validate_python(code)
+
+
+@pytest.mark.parametrize("code", ["000.00.01.H40-250230-0001", "000.00.01.H40-251301-0001", "X-250229-0001"])
+def test_a_dossier_code_with_an_impossible_date_is_rejected(code):
+    with pytest.raises(ValidationError, match="not a calendar date"):
+        DOSSIER_CODE.validate_python(code)
+
+
+@pytest.mark.parametrize(("kind", "identity_number"), [
+    ("citizen", "001203004567"), ("organisation", "0101234567"), ("organisation", "0101234567-001"),
+])
+def test_an_applicant_is_identified_by_citizen_id_or_tax_code(kind, identity_number):
+    applicant = Applicant(kind=kind, full_name="  Công ty TNHH Hoa Sen  ", identity_number=identity_number)
+
+    assert applicant.full_name == "Công ty TNHH Hoa Sen"
+
+
+@pytest.mark.parametrize(("kind", "identity_number", "reason"), [
+    ("citizen", "0101234567", "must be a 12-digit citizen identity number"),
+    ("organisation", "001203004567", "must be a tax code"),
+    ("citizen", "00120300456", "String should match pattern"),
+])
+def test_an_identity_number_must_suit_the_kind_of_applicant(kind, identity_number, reason):
+    with pytest.raises(ValidationError, match=reason):
+        Applicant(kind=kind, full_name="Trần Văn An", identity_number=identity_number)
+
+
+@pytest.mark.parametrize("field", [{"full_name": "   "}, {"phone": "09x"}, {"email": "an@"}])
+def test_an_applicant_with_a_blank_name_or_bad_contact_is_rejected(field):
+    with pytest.raises(ValidationError):
+        Applicant(**{"kind": "citizen", "full_name": "Trần Văn An", "identity_number": "001203004567", **field})
+
+
+def test_a_result_sent_by_post_needs_an_address_and_one_collected_at_the_desk_has_none():
+    assert ResultDelivery(method="post", address="12 Lê Lợi, Huế").address == "12 Lê Lợi, Huế"
+    assert ResultDelivery(method="desk").address is None
+    with pytest.raises(ValidationError, match="address is required"):
+        ResultDelivery(method="post")
+    with pytest.raises(ValidationError, match="address is only allowed"):
+        ResultDelivery(method="desk", address="12 Lê Lợi, Huế")
+
+
+@pytest.mark.parametrize("change", [
+    {"size_bytes": 0}, {"size_bytes": True}, {"sha256": "AB" * 32}, {"sha256": "ab"}, {"media_type": "PDF"},
+])
+def test_a_submitted_document_needs_a_positive_size_a_lowercase_sha256_and_a_media_type(change):
+    fields = {"name": "Giấy khai sinh", "media_type": "application/pdf", "size_bytes": 1, "sha256": "ab" * 32}
+    with pytest.raises(ValidationError):
+        SubmittedDocument(**{**fields, **change})
+
+
+def test_a_submitted_dossier_has_at_least_one_document():
+    with pytest.raises(ValidationError, match="documents"):
+        example(DossierSubmitted, documents=())
+
+
+@pytest.mark.parametrize("status", [NationalStatus.NEW, NationalStatus.ACCEPTED])
+def test_a_dossier_is_submitted_as_new_or_already_accepted(status):
+    assert example(DossierSubmitted, national_status=status).national_status is status
+
+
+def test_a_dossier_cannot_be_submitted_in_a_later_status():
+    with pytest.raises(ValidationError, match="national_status"):
+        example(DossierSubmitted, national_status=NationalStatus.PROCESSING)
+
+
+def test_times_are_aware_and_kept_in_utc():
+    local = datetime(2025, 11, 28, 15, 5, tzinfo=timezone(timedelta(hours=7)))
+
+    changed = example(DossierStatusChanged, changed_at=local)
+
+    assert changed.changed_at == local and changed.changed_at.tzinfo is timezone.utc
+    with pytest.raises(ValidationError, match="UTC offset"):
+        example(DossierStatusChanged, changed_at=datetime(2025, 11, 28, 15, 5))
+
+
+def test_contracts_are_immutable():
+    changed = example(DossierStatusChanged)
+
+    with pytest.raises(ValidationError, match="frozen"):
+        changed.national_status = NationalStatus.STOPPED
+
+
+def test_the_national_statuses_carry_their_vietnamese_labels():
+    assert [(status.value, status.label) for status in NationalStatus] == [
+        (1, "Mới"), (2, "Đã tiếp nhận"), (3, "Từ chối tiếp nhận"), (4, "Đang xử lý"), (5, "Yêu cầu bổ sung"),
+        (6, "Yêu cầu thanh toán"), (7, "Công dân rút hồ sơ"), (8, "Dừng xử lý"), (9, "Đã xử lý xong chờ trả"),
+        (10, "Đã trả kết quả"),
+    ]
+
+
+def test_channels_map_to_the_national_channel_numbers_and_back():
+    assert [national_channel_number(channel) for channel in ("desk", "online", "post")] == [1, 2, 3]
+    assert [channel_from_national_number(number) for number in (1, 2, 3)] == ["desk", "online", "post"]
+    with pytest.raises(ValueError):
+        national_channel_number("fax")
+    with pytest.raises(ValueError):
+        channel_from_national_number(4)
