@@ -28,6 +28,7 @@ async def test_a_relay_killed_during_a_burst_leaves_every_event_on_kafka_exactly
             burst = asyncio.create_task(submit_many(http, tokens["portal"], intake.agency_id, 1000, concurrency=50))
             # Wait until the relay has published part of the burst, then kill it without warning.
             await read_until(intake.kafka, intake.events_topic, lambda rs: len(rs) >= 50, timeout=120)
+            assert not burst.done(), "the burst should still be running when the relay dies"
             relay.kill()
             responses = await burst
             assert [r.status_code for r in responses].count(201) == 1000
