@@ -37,6 +37,8 @@ class DossierCreate(BaseModel):
     result_delivery: ResultDelivery
     locality_code: str = Field(pattern=r"^[0-9]{2,5}$", description="Mã đơn vị hành chính nơi cư trú")
     receiving_agency_id: str = Field(pattern=AGENCY_ID_PATTERN, examples=["000.00.01.H40"])
+    options: list[str] = Field(default=[], max_length=10,
+                               description="Thủ tục liên thông tùy chọn người nộp tham gia, vd. funeral_allowance")
 
 
 class HistoryEntry(BaseModel):
@@ -62,6 +64,7 @@ class DossierPublic(BaseModel):
     applicant: dict[str, Any]
     documents: list[dict[str, Any]]
     result_delivery: dict[str, Any]
+    options: list[str] = []
     history: list[HistoryEntry] = []
 
 
@@ -105,6 +108,7 @@ def to_public(dossier: Dossier, history: list[Any] | None = None) -> DossierPubl
         channel=dossier.channel, receiving_agency_id=dossier.receiving_agency_id,
         locality_code=dossier.locality_code, received_at=dossier.received_at, applicant=dossier.applicant,
         documents=dossier.documents, result_delivery=dossier.result_delivery,
+        options=getattr(dossier, "options", []),
         history=[_history_entry(e) for e in history or []],
     )
 
@@ -148,7 +152,7 @@ def check_against_catalogue(catalogue: Catalogue, body: DossierCreate, principal
         return "", problems
     for p in check_submission(
         procedure, channel=body.channel, result_delivery_method=body.result_delivery.method,
-        documents=[(d.name, d.media_type, d.size_bytes) for d in body.documents],
+        documents=[(d.name, d.media_type, d.size_bytes) for d in body.documents], options=body.options,
     ):
         problems.append(InvalidParam(name=p.field, code=p.code, reason=p.message_vi))
     return procedure.version, problems
@@ -199,7 +203,7 @@ async def submit_dossier(
         locality_code=body.locality_code, receiving_agency_id=body.receiving_agency_id,
         submitted_by=principal.client_id, received_at=received_at,
         national_status=ACCEPTED if body.channel == "desk" else NEW,
-        correlation_id=correlation_id_var.get(),
+        correlation_id=correlation_id_var.get(), options=body.options,
     )
     key = None
     if idempotency_key is not None:

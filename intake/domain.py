@@ -54,6 +54,7 @@ class Dossier(Aggregate):
         received_at: datetime,
         national_status: int,
         correlation_id: str | None,
+        options: list[str] | None = None,
     ) -> None:
         self.code = code
         self.procedure_code = procedure_code
@@ -68,6 +69,7 @@ class Dossier(Aggregate):
         self.received_at = received_at
         self.national_status = national_status
         self.correlation_id = correlation_id
+        self.options = list(options or [])
         self.applied_event_ids: list[str] = []
 
     def accept(self, *, by: str, at: datetime, correlation_id: str | None) -> None:

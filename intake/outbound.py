@@ -31,6 +31,7 @@ def to_outbound(domain_event: DomainEventProtocol) -> Outbound | None:
             submitted_by=e.submitted_by,
             received_at=e.received_at,
             national_status=e.national_status,
+            options=tuple(getattr(e, "options", None) or ()),
         )
         return Outbound(contract, e.code, e.correlation_id)
     if isinstance(e, Dossier.Accepted):

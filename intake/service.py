@@ -82,9 +82,9 @@ async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None
     """Publish intake's stored events to ``lienthong.intake.dossier-events`` until stopped."""
     settings = settings or IntakeSettings()
     configure_logging("intake-relay", settings.log_level)
-    stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
     producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
     async with _worker_resources(settings, producer) as store:
+        stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
         # The producer has started: a crashed predecessor is fenced and its open
         # transaction aborted, so the topic's committed tail is final.
         start_after = await published_position(settings.kafka_bootstrap_servers, settings.events_topic, stream_id)

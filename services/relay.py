@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -54,9 +54,13 @@ class Outbound:
     subject: str
     correlation_id: str | None = None
     causation_id: str | None = None
+    topic: str | None = None
+    """None: the relay's main topic."""
+    discriminator: int = 0
+    """Tells apart several records made from one stored event (it enters their ids)."""
 
 
-ToOutbound = Callable[[DomainEventProtocol], Outbound | None]
+ToOutbound = Callable[[DomainEventProtocol], "Outbound | Sequence[Outbound] | None"]
 
 
 def make_transactional_producer(bootstrap_servers: str, transactional_id: str) -> AIOKafkaProducer:
@@ -84,8 +88,8 @@ async def stream_id_for(database_url: str, schema: str, topic: str) -> str:
         await conn.close()
 
 
-async def published_position(bootstrap_servers: str, topic: str, stream_id: str) -> int:
-    """The highest notification id this stream committed to ``topic`` (0 if none).
+async def published_position(bootstrap_servers: str, topics: str | Sequence[str], stream_id: str) -> int:
+    """The highest notification id this stream committed to any of ``topics`` (0 if none).
 
     Reads each partition backwards in growing windows until it finds a committed
     record of this stream or reaches the start of the partition.
@@ -94,13 +98,14 @@ async def published_position(bootstrap_servers: str, topic: str, stream_id: str)
                                 isolation_level="read_committed", group_id=None)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
-            partitions = consumer.partitions_for_topic(topic) or set()
         best = 0
-        for partition in sorted(partitions):
-            best = max(best, await _partition_position(consumer, TopicPartition(topic, partition), stream_id))
+        for topic in [topics] if isinstance(topics, str) else topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                partitions = consumer.partitions_for_topic(topic) or set()
+            for partition in sorted(partitions):
+                best = max(best, await _partition_position(consumer, TopicPartition(topic, partition), stream_id))
         return best
     finally:
         await consumer.stop()
@@ -204,29 +209,44 @@ class Relay:
         async with self._producer.transaction():
             for notification in notifications:
                 domain_event = self.app.mapper.to_domain_event(notification)
-                outbound = self._to_outbound(domain_event)
-                if outbound is None:
-                    continue
-                cloud_event = to_cloud_event(
-                    outbound.contract,
-                    id=deterministic_event_id(domain_event.originator_id, domain_event.originator_version),
-                    source=self._source,
-                    subject=outbound.subject,
-                    time=_aware(domain_event.timestamp),
-                    correlation_id=outbound.correlation_id,
-                    causation_id=outbound.causation_id,
-                )
-                await self._producer.send(
-                    self._topic, encode(cloud_event), key=outbound.subject.encode(),
-                    headers=[
-                        ("ce_id", cloud_event.id.encode()),
-                        ("ce_type", cloud_event.type.encode()),
-                        (POSITION_HEADER, str(notification.id).encode()),
-                        (STREAM_HEADER, self._stream_id.encode()),
-                    ])
-                published += 1
+                for outbound in _as_list(self._to_outbound(domain_event)):
+                    await self._send(notification.id, domain_event, outbound)
+                    published += 1
         self._metrics.events_published.labels(self._topic).inc(published)
         return notifications[-1].id
+
+    async def _send(self, position: int, domain_event: DomainEventProtocol, outbound: Outbound) -> None:
+        cloud_event = to_cloud_event(
+            outbound.contract,
+            id=event_id(domain_event, outbound.discriminator),
+            source=self._source,
+            subject=outbound.subject,
+            time=_aware(domain_event.timestamp),
+            correlation_id=outbound.correlation_id,
+            causation_id=outbound.causation_id,
+        )
+        await self._producer.send(
+            outbound.topic or self._topic, encode(cloud_event), key=outbound.subject.encode(),
+            headers=[
+                ("ce_id", cloud_event.id.encode()),
+                ("ce_type", cloud_event.type.encode()),
+                (POSITION_HEADER, str(position).encode()),
+                (STREAM_HEADER, self._stream_id.encode()),
+            ])
+
+
+def event_id(domain_event: DomainEventProtocol, discriminator: int = 0) -> str:
+    """The CloudEvent id of a stored event's ``discriminator``-th record: the same on every run."""
+    origin = domain_event.originator_id
+    if discriminator:
+        origin = uuid.uuid5(origin, str(discriminator))
+    return deterministic_event_id(origin, domain_event.originator_version)
+
+
+def _as_list(outbound: Outbound | Sequence[Outbound] | None) -> Sequence[Outbound]:
+    if outbound is None:
+        return ()
+    return (outbound,) if isinstance(outbound, Outbound) else outbound
 
 
 def _aware(moment: datetime) -> datetime:

@@ -51,6 +51,8 @@ class DossierSubmitted(Contract):
     submitted_by: PartyId
     received_at: UtcDatetime
     national_status: Literal[NationalStatus.NEW, NationalStatus.ACCEPTED]
+    options: tuple[ShortText, ...] = Field(
+        default=(), description="Follow-on procedures the applicant chose to join (e.g. funeral_allowance).")
 
 
 class DossierAccepted(Contract):
