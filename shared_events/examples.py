@@ -25,6 +25,20 @@ from shared_events.contracts import (
     ResultDelivery,
     SubmittedDocument,
 )
+from shared_events.contracts.routing import (
+    AgencyActed,
+    ApologyIssued,
+    ClockPaused,
+    ClockResumed,
+    DossierRouted,
+    PlannedStep,
+    RoutingFinished,
+    StepClaimed,
+    StepCompleted,
+    StepDeadlineReached,
+    StepOpened,
+    StepReturned,
+)
 
 C = TypeVar("C", bound=Contract)
 VIETNAM = timezone(timedelta(hours=7), "ICT")
@@ -110,7 +124,53 @@ def _status_changed(**overrides: Any) -> DossierStatusChanged:
     return DossierStatusChanged(**{**fields, **overrides})
 
 
+def _document() -> SubmittedDocument:
+    content = uuid4().bytes
+    return SubmittedDocument(name="ket_qua", media_type="application/pdf", size_bytes=50_000,
+                             sha256=hashlib.sha256(content).hexdigest())
+
+
+def _routing(model: type[C], fields: Callable[[str, str, datetime], dict[str, Any]]) -> Callable[..., C]:
+    def build(**overrides: Any) -> C:
+        agency, now = random_agency_id(), _now()
+        base = {"dossier_code": random_dossier_code(), **fields(agency, "birth_registration", now)}
+        return model(**{**base, **overrides})
+    return build
+
+
+ROUTING_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
+    DossierRouted: _routing(DossierRouted, lambda a, k, t: dict(
+        procedure_code="1.001193", route_version="2025.07", processing_started_at=t,
+        appointment_at=t + timedelta(days=3),
+        steps=(PlannedStep(step_key=k, name="Đăng ký khai sinh", role="commune_civil_status", agency_id=a,
+                           integration="rest", limit_value=1, limit_unit="working_days"),))),
+    StepOpened: _routing(StepOpened, lambda a, k, t: dict(
+        procedure_code="1.001193", step_key=k, step_name="Đăng ký khai sinh", agency_id=a, opened_at=t,
+        due_at=t + timedelta(days=1), opening=1)),
+    StepClaimed: _routing(StepClaimed, lambda a, k, t: dict(step_key=k, agency_id=a, claimed_at=t)),
+    StepCompleted: _routing(StepCompleted, lambda a, k, t: dict(
+        step_key=k, agency_id=a, completed_at=t, due_at=t, timeliness="on_time", documents=(_document(),))),
+    StepReturned: _routing(StepReturned, lambda a, k, t: dict(
+        step_key=k, agency_id=a, outcome="sent_back", reason="Thiếu chữ ký", to_steps=("intake_check",),
+        returned_at=t)),
+    ClockPaused: _routing(ClockPaused, lambda a, k, t: dict(
+        kind="supplement", step_key=k, agency_id=a, reason="Bổ sung giấy chứng sinh", paused_at=t)),
+    ClockResumed: _routing(ClockResumed, lambda a, k, t: dict(
+        kind="supplement", resumed_at=t, due_at={k: t + timedelta(days=1)}, appointment_at=t + timedelta(days=2))),
+    StepDeadlineReached: _routing(StepDeadlineReached, lambda a, k, t: dict(
+        step_key=k, agency_id=a, kind="overdue", due_at=t, detected_at=t)),
+    ApologyIssued: _routing(ApologyIssued, lambda a, k, t: dict(
+        agency_id=a, reason="Quá hạn do xác minh", original_appointment_at=t,
+        new_appointment_at=t + timedelta(days=2), issued_at=t)),
+    RoutingFinished: _routing(RoutingFinished, lambda a, k, t: dict(
+        national_status=NationalStatus.DONE_AWAITING_HANDOVER, finished_at=t)),
+    AgencyActed: _routing(AgencyActed, lambda a, k, t: dict(
+        step_key=k, agency_id=a, action="complete", documents=(_document(),), acted_at=t)),
+}
+
+
 EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
+    **ROUTING_EXAMPLES,
     DossierSubmitted: _submitted,
     DossierAccepted: _accepted,
     DossierRefusedAtIntake: _refused,

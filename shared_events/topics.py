@@ -5,3 +5,17 @@ INTAKE_DOSSIER_EVENTS = "lienthong.intake.dossier-events"
 
 DOSSIER_STATUS = "lienthong.dossier-status"
 """National status changes reported by routing, postal and other services (trạng thái hồ sơ)."""
+
+ROUTING_DOSSIER_EVENTS = "lienthong.routing.dossier-events"
+"""Routing's events: route assigned, steps opened, claimed, completed, paused, overdue (luân chuyển)."""
+
+AGENCY_INBOX = "lienthong.routing.agency-inbox"
+"""Steps handed to stream-integrated agency systems; per-agency topics are named by :func:`agency_inbox_topic`."""
+
+AGENCY_REPLIES = "lienthong.routing.agency-replies"
+"""Actions stream-integrated agency systems take on the steps routed to them."""
+
+
+def agency_inbox_topic(agency_id: str) -> str:
+    """The inbox topic of one stream-integrated agency, e.g. ``lienthong.agency.000.60.06.H40.inbox``."""
+    return f"lienthong.agency.{agency_id}.inbox"

@@ -20,10 +20,10 @@ from shared_events.contracts.values import (
     channel_from_national_number,
     national_channel_number,
 )
-from shared_events.contracts import intake as _intake, status as _status
+from shared_events.contracts import intake as _intake, routing as _routing, status as _status
 
-CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS)
-UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS)
+CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS, *_routing.CONTRACTS)
+UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS, *_routing.UPCASTERS)
 
 __all__ = [
     "CONTRACTS",
