@@ -113,6 +113,11 @@ def to_public(dossier: Dossier, history: list[Any] | None = None) -> DossierPubl
     )
 
 
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=2000, description="Lý do rút hồ sơ")
+
+
 def _history_entry(e: Any) -> HistoryEntry:
     name = type(e).__name__
     if isinstance(e, Dossier.Submitted):
@@ -121,6 +126,8 @@ def _history_entry(e: Any) -> HistoryEntry:
         return HistoryEntry(event=name, at=e.timestamp, national_status=ACCEPTED, by=e.accepted_by)
     if isinstance(e, Dossier.RefusedAtIntake):
         return HistoryEntry(event=name, at=e.timestamp, national_status=3, by=e.refused_by, reason=e.reason)
+    if isinstance(e, Dossier.Withdrawn):
+        return HistoryEntry(event=name, at=e.timestamp, national_status=7, by=e.withdrawn_by, reason=e.reason)
     if isinstance(e, Dossier.StatusChanged):
         return HistoryEntry(event=name, at=e.timestamp, national_status=e.national_status, by=e.agency_id,
                             reason=e.reason)
@@ -252,9 +259,15 @@ async def get_dossier(code: str, principal: Reader, store: Store) -> DossierPubl
     return to_public(dossier, await store.call(store.app.history, code))
 
 
+def _is_receiving_desk(principal: Principal, dossier: Dossier) -> bool:
+    return principal.party == "desk" and principal.agency_id == dossier.receiving_agency_id
+
+
 async def _act(code: str, principal: Principal, store: Store, request: Request, action: str, **kwargs: Any) -> DossierPublic:
     dossier = await _load_readable(code, principal, store)
-    if principal.party != "desk" or principal.agency_id != dossier.receiving_agency_id:
+    allowed = _is_receiving_desk(principal, dossier) or (
+        action == "withdraw" and principal.client_id == dossier.submitted_by)
+    if not allowed:
         raise Problem(403, "forbidden", "Không có quyền", "Chỉ bộ phận một cửa của cơ quan tiếp nhận được thực hiện")
     method = getattr(store.app, action)
     try:
@@ -277,3 +290,12 @@ async def accept_dossier(code: str, principal: Acceptor, store: Store, request: 
 async def refuse_dossier(code: str, body: Refusal, principal: Acceptor, store: Store, request: Request) -> DossierPublic:
     """Refuse a dossier at intake with a reason (status 1 → 3, form 03)."""
     return await _act(code, principal, store, request, "refuse", reason=body.reason)
+
+
+@router.post("/{code}/withdrawal", response_model=DossierPublic,
+             responses={403: {"description": "Neither the submitter nor the receiving desk"}, 404: {},
+                        409: {"description": "Already closed or done"}})
+async def withdraw_dossier(code: str, body: Withdrawal, principal: Submitter, store: Store,
+                           request: Request) -> DossierPublic:
+    """The applicant withdraws the dossier (status 7): through the party that submitted it or the desk."""
+    return await _act(code, principal, store, request, "withdraw", reason=body.reason)

@@ -78,3 +78,9 @@ class IntakeApplication(TrackingApplication):
         dossier.refuse(by=by, reason=reason, at=at, correlation_id=correlation_id)
         self.save(dossier)
         return dossier
+
+    def withdraw(self, code: str, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> Dossier:
+        dossier = self.dossier(code)
+        dossier.withdraw(by=by, reason=reason, at=at, correlation_id=correlation_id)
+        self.save(dossier)
+        return dossier

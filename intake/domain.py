@@ -18,7 +18,7 @@ DOSSIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/dossiers")
 SUBMISSION_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/submission-keys")
 
 NEW, ACCEPTED, REFUSED_AT_INTAKE = 1, 2, 3
-WITHDRAWN, STOPPED, RESULT_RETURNED = 7, 8, 10
+WITHDRAWN, STOPPED, DONE_AWAITING_HANDOVER, RESULT_RETURNED = 7, 8, 9, 10
 CLOSED_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
 
 
@@ -40,7 +40,6 @@ class Dossier(Aggregate):
     @event("Submitted")
     def __init__(
         self,
-        *,
         code: str,
         procedure_code: str,
         procedure_version: str,
@@ -91,6 +90,18 @@ class Dossier(Aggregate):
     @event("RefusedAtIntake")
     def _refused(self, dossier_code: str, refused_by: str, reason: str, refused_at: datetime, correlation_id: str | None) -> None:
         self.national_status = REFUSED_AT_INTAKE
+
+    def withdraw(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> None:
+        """The applicant withdraws the dossier (rút hồ sơ, status 7) while it is not closed."""
+        if self.national_status in CLOSED_STATUSES or self.national_status == DONE_AWAITING_HANDOVER:
+            raise DossierStateError(f"không rút được hồ sơ ở trạng thái {self.national_status}")
+        self._withdrawn(dossier_code=self.code, withdrawn_by=by, reason=reason, withdrawn_at=at,
+                        correlation_id=correlation_id)
+
+    @event("Withdrawn")
+    def _withdrawn(self, dossier_code: str, withdrawn_by: str, reason: str, withdrawn_at: datetime,
+                   correlation_id: str | None) -> None:
+        self.national_status = WITHDRAWN
 
     def record_status_change(
         self, *, event_id: str, national_status: int, reason: str | None,

@@ -10,6 +10,7 @@ from shared_events.contracts.intake import (
     DossierAccepted,
     DossierRefusedAtIntake,
     DossierSubmitted,
+    DossierWithdrawn,
 )
 
 
@@ -42,6 +43,10 @@ def to_outbound(domain_event: DomainEventProtocol) -> Outbound | None:
         code = _code_of(e)
         return Outbound(DossierRefusedAtIntake(dossier_code=code, refused_by=e.refused_by, reason=e.reason,
                                                refused_at=e.refused_at), code, e.correlation_id)
+    if isinstance(e, Dossier.Withdrawn):
+        code = _code_of(e)
+        return Outbound(DossierWithdrawn(dossier_code=code, reason=e.reason, withdrawn_at=e.withdrawn_at),
+                        code, e.correlation_id)
     return None
 
 

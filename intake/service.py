@@ -22,7 +22,7 @@ from intake.outbound import to_outbound
 from intake.reactions import apply_status_change
 from intake.settings import IntakeSettings
 from services.app import create_service_app
-from services.clock import Clock, SystemClock
+from services.clock import Clock, clock_from
 from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
 from services.kafka import make_producer
@@ -60,7 +60,7 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
             app.state.store = store
             app.state.codes = codes
             app.state.catalogue = Catalogue.load()
-            app.state.clock = clock or SystemClock()
+            app.state.clock = clock or clock_from(settings.clock_file)
             await kafka.bootstrap()
             app.state.readiness.update({
                 "postgresql": lambda: pool.fetchval("SELECT 1"),

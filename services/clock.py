@@ -1,8 +1,15 @@
-"""Time as a dependency, so tests move the clock instead of waiting."""
+"""Time as a dependency, so tests move the clock instead of waiting.
+
+Production processes use :class:`SystemClock`.  Outside production a service may be given a
+*clock file* (``<PREFIX>_CLOCK_FILE``): its content, an ISO 8601 instant, is the current time
+for every process that reads it, so a test can move time for the API, the consumers and the
+timer at once by rewriting one file.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -20,3 +27,23 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+
+class FileClock:
+    """The instant written in a file (re-read on every call); for tests and demonstrations."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        moment = datetime.fromisoformat(self.path.read_text(encoding="utf-8").strip())
+        if moment.tzinfo is None:
+            raise ValueError(f"{self.path}: the instant must carry a UTC offset")
+        return moment
+
+    def set(self, moment: datetime) -> None:
+        self.path.write_text(moment.isoformat(), encoding="utf-8")
+
+
+def clock_from(path: Path | None) -> Clock:
+    return FileClock(path) if path is not None else SystemClock()

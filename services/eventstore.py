@@ -43,9 +43,10 @@ class TrackingApplication(Application):
         assert isinstance(self.recorder, ProcessRecorder)
         return self.recorder
 
-    def save_tracked(self, tracking: Tracking, *objs: Any) -> list[Recording]:
+    def save_tracked(self, tracking: Tracking | None, *objs: Any, **kwargs: Any) -> list[Recording]:
+        """Save ``objs`` (and ``kwargs`` for the recorder) with the position ``tracking``."""
         processing_event = ProcessingEvent(tracking=tracking)
-        processing_event.collect_events(*objs)
+        processing_event.collect_events(*objs, **kwargs)
         return self._record(processing_event)
 
     def position(self, name: str) -> int | None:

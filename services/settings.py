@@ -40,9 +40,13 @@ class ServiceSettings(BaseSettings):
     auth_token_ttl_seconds: int = Field(default=3600, gt=0)
     dead_letter_topic: str = "lienthong.dead-letters"
     log_level: str = "INFO"
+    clock_file: Path | None = None
+    """Outside production only: read the current time from this file (tests move time with it)."""
 
     @model_validator(mode="after")
     def _refuse_development_secrets_outside_development(self) -> "ServiceSettings":
+        if self.environment == "production" and self.clock_file is not None:
+            raise SettingsError("production: a clock file is refused; the system clock is used")
         if self.environment == "development":
             return self
         if self.auth_signing_key == DEV_SIGNING_KEY or len(self.auth_signing_key) < 32:

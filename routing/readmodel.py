@@ -1,0 +1,102 @@
+"""The routing read model: one row per step of every dossier, kept in the same transaction
+as the events that changed it (SQL-first; the REST inbox and the deadline timer query it).
+
+:class:`RoutingRecorder` is the event store's process recorder with one addition: rows
+passed to ``save(..., inbox_rows=[...])`` are upserted in the transaction that stores the
+events (and the consumed position), so the read model never disagrees with the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+CREATE_INBOX = """
+CREATE TABLE IF NOT EXISTS {schema}.inbox_steps (
+    dossier_code     text        NOT NULL,
+    step_key         text        NOT NULL,
+    step_name        text        NOT NULL,
+    agency_id        text        NOT NULL,
+    integration      text        NOT NULL,
+    procedure_code   text        NOT NULL,
+    state            text        NOT NULL,
+    opening          integer     NOT NULL,
+    opened_at        timestamptz,
+    due_at           timestamptz,
+    completed_at     timestamptz,
+    timeliness       text,
+    due_soon_raised  boolean     NOT NULL,
+    overdue_raised   boolean     NOT NULL,
+    national_status  integer     NOT NULL,
+    appointment_at   timestamptz,
+    PRIMARY KEY (dossier_code, step_key)
+)"""
+CREATE_INBOX_INDEX = (
+    "CREATE INDEX IF NOT EXISTS inbox_steps_agency_idx ON {schema}.inbox_steps (agency_id, state, due_at)")
+
+COLUMNS = ("dossier_code", "step_key", "step_name", "agency_id", "integration", "procedure_code", "state",
+           "opening", "opened_at", "due_at", "completed_at", "timeliness", "due_soon_raised", "overdue_raised",
+           "national_status", "appointment_at")
+ACTIVE_STATES = ("open", "claimed")
+
+
+class RoutingRecorder(PostgresProcessRecorder):
+    """Process recorder that also upserts the inbox rows passed as ``inbox_rows``."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(SQL(CREATE_INBOX).format(schema=schema))
+        self.sql_create_statements.append(SQL(CREATE_INBOX_INDEX).format(schema=schema))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])
+        self._upsert = SQL(
+            "INSERT INTO {schema}.inbox_steps (" + ", ".join(COLUMNS) + ") VALUES ("
+            + ", ".join(f"%({c})s" for c in COLUMNS) + ") ON CONFLICT (dossier_code, step_key) DO UPDATE SET "
+            + updates).format(schema=schema)
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        rows = kwargs.get("inbox_rows") or ()
+        if rows:
+            curs.executemany(self._upsert, list(rows))
+
+
+class InboxQueries:
+    """Reads of the inbox table (asyncpg; never through the domain model)."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._table = f'"{schema}".inbox_steps'
+
+    async def for_agency(self, agency_id: str, *, states: Sequence[str] | None, due_before: datetime | None,
+                         overdue_only: bool, limit: int, offset: int) -> list[dict[str, Any]]:
+        clauses, args = ["agency_id = $1"], [agency_id]
+        if states:
+            args.append(list(states))
+            clauses.append(f"state = ANY(${len(args)})")
+        if due_before is not None:
+            args.append(due_before)
+            clauses.append(f"due_at <= ${len(args)}")
+        if overdue_only:
+            clauses.append("overdue_raised")
+        args += [limit, offset]
+        rows = await self._pool.fetch(
+            f"SELECT * FROM {self._table} WHERE {' AND '.join(clauses)} "
+            f"ORDER BY due_at NULLS LAST, dossier_code LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
+        return [dict(r) for r in rows]
+
+    async def needing_deadline_check(self, now: datetime, horizon: datetime, limit: int = 1000) -> list[str]:
+        """Dossiers with an active step that is overdue, or due before ``horizon``, and not yet flagged so."""
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT dossier_code FROM {self._table} WHERE state = ANY($1) AND NOT overdue_raised "
+            f"AND (due_at <= $2 OR (due_at <= $3 AND NOT due_soon_raised)) LIMIT $4",
+            list(ACTIVE_STATES), now, horizon, limit)
+        return [r["dossier_code"] for r in rows]
