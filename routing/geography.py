@@ -161,6 +161,10 @@ class Geography(BaseModel):
         _check_agencies(agencies, [unit for unit, _ in units])
         return cls(units=tuple(u for u, _ in units), agencies=tuple(a for a, _ in agencies))
 
+    def stream_integrated_agency_ids(self) -> set[str]:
+        """Agencies whose systems take work from a Kafka topic (in any period)."""
+        return {a.id for a in self.agencies if a.integration == "kafka"}
+
     def unit(self, code: str, on: date) -> Unit:
         """The unit with ``code`` in force on ``on``; ``UnknownUnitError`` if there is none."""
         for unit in self.units:

@@ -40,5 +40,13 @@ PROCESSES: dict[str, ProcessSpec] = {
                     "intake.settings:IntakeSettings", main="intake.service:run_relay"),
         ProcessSpec("intake-consumer", "applies status changes reported by other services", "INTAKE_",
                     "intake.settings:IntakeSettings", main="intake.service:run_consumer"),
+        ProcessSpec("routing", "HTTP API: agencies' REST inbox, routes, control sheets", "ROUTING_",
+                    "routing.settings:RoutingSettings", app_factory="routing.service:create_app"),
+        ProcessSpec("routing-relay", "publishes routing's events, status changes and agency inboxes", "ROUTING_",
+                    "routing.settings:RoutingSettings", main="routing.service:run_relay"),
+        ProcessSpec("routing-consumer", "applies intake's events and agencies' Kafka replies", "ROUTING_",
+                    "routing.settings:RoutingSettings", main="routing.service:run_consumer"),
+        ProcessSpec("routing-timer", "raises due-soon and overdue events as time passes", "ROUTING_",
+                    "routing.settings:RoutingSettings", main="routing.service:run_timer"),
     ]
 }
