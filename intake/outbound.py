@@ -51,7 +51,7 @@ def to_outbound(domain_event: DomainEventProtocol) -> Outbound | None:
 
 
 def _code_of(e: DomainEventProtocol) -> str:
-    # Later dossier events do not repeat the code; the relay needs it as the Kafka key.
+    # Every dossier event repeats the code: the relay needs it as the Kafka key.
     code = getattr(e, "dossier_code", None)
     if code is None:
         raise ValueError(f"event {type(e).__name__} of {e.originator_id} carries no dossier code")

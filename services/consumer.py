@@ -157,7 +157,7 @@ class TrackingConsumer:
 
     def _handle_and_save(self, tracking: Tracking, contract: BaseModel, envelope: CloudEvent) -> None:
         objs = self._handler(self.app, contract, envelope)
-        self.app.save_tracked(tracking, *objs)
+        self.app.save_reaction(tracking, objs)
 
     async def _dead_letter(self, record: ConsumerRecord, tracking: Tracking, reason: str) -> None:
         await send_dead_letter(self._producer, self._dead_letter_topic, record, consumer=self.name, reason=reason)

@@ -8,7 +8,7 @@ pool and a service's application object; coroutines call the application through
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -48,6 +48,10 @@ class TrackingApplication(Application):
         processing_event = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*objs, **kwargs)
         return self._record(processing_event)
+
+    def save_reaction(self, tracking: Tracking, objs: Sequence[Any]) -> None:
+        """How a consumer saves a handler's output with the consumed position (override to add records)."""
+        self.save_tracked(tracking, *objs)
 
     def position(self, name: str) -> int | None:
         """The last position recorded under ``name`` (``None`` if none)."""

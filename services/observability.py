@@ -88,6 +88,13 @@ class Metrics:
             registry=self.registry)
 
 
+def internal_error_response(path: str) -> Response:
+    from services.problems import Problem, problem_response
+
+    problem = Problem(500, "internal-error", "Lỗi hệ thống", "Đã ghi nhận lỗi; vui lòng thử lại sau.")
+    return problem_response(problem, path)
+
+
 def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Middleware: take or mint a correlation id, echo it, count and time the request."""
 
@@ -97,6 +104,9 @@ def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Req
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except Exception:  # noqa: BLE001 - answer here, while the correlation id is still set
+            logging.getLogger("services.problems").exception("unhandled error", extra={"path": request.url.path})
+            response = internal_error_response(request.url.path)
         finally:
             correlation_id_var.reset(token)
         route = request.scope.get("route")

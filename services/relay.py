@@ -216,13 +216,15 @@ class Relay:
         return notifications[-1].id
 
     async def _send(self, position: int, domain_event: DomainEventProtocol, outbound: Outbound) -> None:
+        identifier = event_id(domain_event, outbound.discriminator)
         cloud_event = to_cloud_event(
             outbound.contract,
-            id=event_id(domain_event, outbound.discriminator),
+            id=identifier,
             source=self._source,
             subject=outbound.subject,
             time=_aware(domain_event.timestamp),
-            correlation_id=outbound.correlation_id,
+            # An event no request caused (e.g. a timer's) starts a correlation of its own.
+            correlation_id=outbound.correlation_id or identifier,
             causation_id=outbound.causation_id,
         )
         await self._producer.send(

@@ -16,7 +16,7 @@ RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 AGENCY_ID_PATTERN = r"^[A-Z0-9.]{1,35}$"
-DOSSIER_CODE_PATTERN = r"^[A-Z0-9.]{1,35}-[0-9]{6}-[0-9]{4}$"
+DOSSIER_CODE_PATTERN = r"^[A-Z0-9.]{1,35}-[0-9]{6}-[0-9]{4,6}$"
 LOCALITY_CODE_PATTERN = r"^[0-9]{2,5}$"
 PARTY_ID_PATTERN = r"^\S{1,128}$"
 PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z._-]{1,60}$"
@@ -67,7 +67,7 @@ DossierCode = Annotated[
     str,
     StringConstraints(pattern=DOSSIER_CODE_PATTERN),
     AfterValidator(_dossier_code_has_a_real_date),
-    Field(description="Dossier code (mã hồ sơ): <receiving agency id>-<yyMMdd>-<NNNN>, counter daily per agency.",
+    Field(description="Dossier code (mã hồ sơ): <receiving agency id>-<yyMMdd>-<NNNN>, counter daily per agency (past 9999 in a day the number widens, up to 6 digits).",
           examples=["000.00.01.H40-251128-0001"]),
 ]
 

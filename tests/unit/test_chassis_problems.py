@@ -1,0 +1,246 @@
+"""Every error a service answers is RFC 9457 problem+json; the operations routes answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from services.app import create_service_app
+from services.observability import CORRELATION_HEADER, correlation_id_var
+from services.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from services.settings import ServiceSettings
+from tests.random_refs import random_suffix
+
+
+class Stamp(BaseModel):
+    code: str = Field(pattern=r"^[0-9]{4}$")
+    copies: int = Field(gt=0)
+
+
+class FakeDependency:
+    """A readiness check that passes or fails on demand."""
+
+    def __init__(self) -> None:
+        self.failure: Exception | None = None
+
+    async def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+class CorrelationRecorder(logging.Handler):
+    """Keeps each record with the correlation id in force when it was logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), correlation_id_var.get()))
+
+
+def a_router(secret_text: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/stamps")
+    def stamp(body: Stamp) -> Stamp:
+        return body
+
+    @router.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(secret_text)
+
+    return router
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """The app's lifespan configures the root logger; put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def database() -> FakeDependency:
+    return FakeDependency()
+
+
+@pytest.fixture
+def secret_text() -> str:
+    return f"password=hunter2-{random_suffix()}"
+
+
+@pytest.fixture
+def client(restored_logging: None, database: FakeDependency, secret_text: str) -> Iterator[TestClient]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.readiness["database"] = database.check
+        yield
+
+    settings = ServiceSettings(environment="development", service_name=f"test-{random_suffix()}",
+                               log_level="WARNING")
+    app = create_service_app(title="test", description="test", settings=settings, lifespan=lifespan,
+                             routers=[a_router(secret_text)])
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def assert_problem(response, status: int, slug: str) -> dict:
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["type"] == PROBLEM_BASE + slug
+    assert body["status"] == status
+    assert body["title"]
+    return body
+
+
+def test_an_invalid_body_is_a_422_problem_listing_every_error(client: TestClient) -> None:
+    response = client.post("/stamps", json={"code": "12a", "copies": 0})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["instance"] == "/stamps"
+    assert {e["name"] for e in body["errors"]} == {"code", "copies"}
+    assert all(set(e) == {"name", "code", "reason"} for e in body["errors"])
+    assert {e["code"] for e in body["errors"]} == {"string_pattern_mismatch", "greater_than"}
+    assert all(e["reason"] for e in body["errors"])
+
+
+def test_a_missing_field_is_named_in_the_422_problem(client: TestClient) -> None:
+    response = client.post("/stamps", json={"code": "1234"})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [{"name": "copies", "code": "missing", "reason": "Field required"}]
+
+
+def test_malformed_json_is_a_400_malformed_json_problem(client: TestClient) -> None:
+    response = client.post("/stamps", content=b'{"code": "1234", "copies": ',
+                           headers={"content-type": "application/json"})
+
+    body = assert_problem(response, 400, "malformed-json")
+    assert body["errors"][0]["code"] == "json_invalid"
+
+
+def test_an_unknown_route_is_a_404_problem(client: TestClient) -> None:
+    response = client.get(f"/nowhere/{random_suffix()}")
+
+    assert_problem(response, 404, "not-found")
+
+
+def test_a_wrong_method_is_a_405_problem_keeping_the_allow_header(client: TestClient) -> None:
+    response = client.delete("/stamps")
+
+    assert_problem(response, 405, "method-not-allowed")
+    assert "POST" in response.headers["allow"]
+
+
+def test_an_unexpected_error_is_a_500_problem_that_does_not_leak_its_text(
+    client: TestClient, secret_text: str
+) -> None:
+    response = client.get("/boom")
+
+    body = assert_problem(response, 500, "internal-error")
+    assert secret_text not in response.text
+    assert "RuntimeError" not in response.text
+    assert body["instance"] == "/boom"
+
+
+def test_an_unexpected_error_still_echoes_the_correlation_id(client: TestClient) -> None:
+    correlation_id = f"corr-{random_suffix()}"
+
+    response = client.get("/boom", headers={CORRELATION_HEADER: correlation_id})
+
+    assert response.status_code == 500
+    assert response.headers.get(CORRELATION_HEADER) == correlation_id
+
+
+def test_the_log_line_of_an_unexpected_error_carries_the_correlation_id(client: TestClient) -> None:
+    recorder = CorrelationRecorder()
+    logging.getLogger("services.problems").addHandler(recorder)
+    correlation_id = f"corr-{random_suffix()}"
+    try:
+        client.get("/boom", headers={CORRELATION_HEADER: correlation_id})
+    finally:
+        logging.getLogger("services.problems").removeHandler(recorder)
+
+    assert ("unhandled error", correlation_id) in recorder.seen
+
+
+def test_healthz_answers(client: TestClient) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_metrics_answer_in_the_prometheus_text_format(client: TestClient) -> None:
+    client.get("/healthz")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in response.text
+
+
+def test_readyz_is_200_when_every_check_passes(client: TestClient) -> None:
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_readyz_is_a_503_problem_when_a_check_fails(client: TestClient, database: FakeDependency) -> None:
+    reason = f"connection refused {random_suffix()}"
+    database.failure = ConnectionError(reason)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["status"] == 503
+    assert body["type"].endswith("/not-ready")
+    assert body["checks"]["database"] == f"failed: ConnectionError: {reason}"
+
+
+def test_readyz_recovers_once_the_dependency_answers_again(client: TestClient, database: FakeDependency) -> None:
+    database.failure = ConnectionError("down")
+    assert client.get("/readyz").status_code == 503
+
+    database.failure = None
+
+    assert client.get("/readyz").status_code == 200
+
+
+def test_the_correlation_id_sent_is_echoed(client: TestClient) -> None:
+    correlation_id = f"corr-{random_suffix()}"
+
+    response = client.get("/healthz", headers={CORRELATION_HEADER: correlation_id})
+
+    assert response.headers[CORRELATION_HEADER] == correlation_id
+
+
+def test_a_correlation_id_is_minted_when_none_is_sent(client: TestClient) -> None:
+    first = client.get("/healthz").headers[CORRELATION_HEADER]
+    second = client.get("/healthz").headers[CORRELATION_HEADER]
+
+    assert first and second and first != second
+
+
+def test_the_correlation_id_is_echoed_on_a_problem_too(client: TestClient) -> None:
+    correlation_id = f"corr-{random_suffix()}"
+
+    response = client.post("/stamps", json={}, headers={CORRELATION_HEADER: correlation_id})
+
+    assert response.status_code == 422
+    assert response.headers[CORRELATION_HEADER] == correlation_id

@@ -1,0 +1,168 @@
+"""The relay turns stored events into CloudEvents, one Kafka transaction per batch
+(in memory, with a fake transactional producer)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from uuid import uuid4
+
+import pytest
+
+from intake.application import IntakeApplication
+from intake.domain import SubmissionKey
+from intake.outbound import to_outbound
+from services.eventstore import EventStore
+from services.observability import Metrics
+from services.relay import POSITION_HEADER, STREAM_HEADER, Relay
+from shared_events import DossierAccepted, DossierSubmitted, decode, from_cloud_event
+from tests.random_refs import random_agency_id, random_sha256, random_suffix
+from tests.unit.test_intake_domain import a_dossier, a_moment
+
+IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+
+
+@dataclass
+class Sent:
+    topic: str
+    value: bytes
+    key: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeTransactionalProducer:
+    """Keeps what committed transactions sent; an aborted transaction leaves nothing."""
+
+    committed: list[Sent] = field(default_factory=list)
+    aborted: int = 0
+    _pending: list[Sent] | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        self._pending = []
+        try:
+            yield
+        except BaseException:
+            self.aborted += 1
+            raise
+        else:
+            self.committed.extend(self._pending)
+        finally:
+            self._pending = None
+
+    async def send(self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+        assert self._pending is not None, "sent outside a transaction"
+        self._pending.append(Sent(topic, value, key, {k: v.decode() for k, v in headers}))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
+    store = EventStore(lambda: IntakeApplication(env=IN_MEMORY), workers=2, name=f"relay-{random_suffix()}")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def producer() -> FakeTransactionalProducer:
+    return FakeTransactionalProducer()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test.{random_suffix()}.intake.dossier-events"
+
+
+@pytest.fixture
+def stream_id() -> str:
+    return str(uuid4())
+
+
+@pytest.fixture
+def relay(store: EventStore[IntakeApplication], producer: FakeTransactionalProducer, topic: str,
+          stream_id: str) -> Relay:
+    return Relay(store=store, producer=producer, topic=topic, source="/lienthong/intake", to_outbound=to_outbound,
+                 database_url="postgresql://unused", stream_id=stream_id, metrics=Metrics(), batch_size=50)
+
+
+
+
+async def test_a_batch_publishes_every_event_with_a_contract_in_commit_order(
+    relay: Relay, store: EventStore[IntakeApplication], producer: FakeTransactionalProducer, topic: str,
+    stream_id: str,
+) -> None:
+    app = store.app
+    dossier = a_dossier()
+    key = SubmissionKey(client_id=dossier.submitted_by, key=str(uuid4()), fingerprint=random_sha256(),
+                        dossier_code=dossier.code)
+    app.submit(dossier, key)
+    app.accept(dossier.code, by=f"desk-{random_suffix()}", at=a_moment(), correlation_id=str(uuid4()))
+    last = app.recorder.max_notification_id()
+
+    position = await relay.publish_batch(0)
+
+    assert position == last
+    assert [s.topic for s in producer.committed] == [topic, topic]
+    contracts = [from_cloud_event(decode(s.value)) for s in producer.committed]
+    assert [type(c) for c in contracts] == [DossierSubmitted, DossierAccepted]
+    assert {s.key for s in producer.committed} == {dossier.code.encode()}
+    positions = [int(s.headers[POSITION_HEADER]) for s in producer.committed]
+    assert positions == sorted(positions) and positions[-1] == last
+    assert {s.headers[STREAM_HEADER] for s in producer.committed} == {stream_id}
+
+
+async def test_a_batch_after_the_last_position_publishes_nothing(
+    relay: Relay, store: EventStore[IntakeApplication], producer: FakeTransactionalProducer
+) -> None:
+    store.app.submit(a_dossier(), None)
+    position = await relay.publish_batch(0)
+
+    assert await relay.publish_batch(position) is None
+    assert len(producer.committed) == 1
+
+
+async def test_events_without_a_contract_still_advance_the_position(
+    relay: Relay, store: EventStore[IntakeApplication], producer: FakeTransactionalProducer
+) -> None:
+    dossier = a_dossier(channel="desk")
+    store.app.submit(dossier, None)
+    after = await relay.publish_batch(0)
+    dossier = store.app.dossier(dossier.code)
+    dossier.record_status_change(event_id=str(uuid4()), national_status=4, reason=None,
+                                 agency_id=random_agency_id(), changed_at=a_moment())
+    store.app.save(dossier)
+
+    position = await relay.publish_batch(after)
+
+    assert position == store.app.recorder.max_notification_id()
+    assert len(producer.committed) == 1
+
+
+async def test_a_republished_event_keeps_its_id(
+    store: EventStore[IntakeApplication], relay: Relay, producer: FakeTransactionalProducer
+) -> None:
+    store.app.submit(a_dossier(), None)
+
+    await relay.publish_batch(0)
+    await relay.publish_batch(0)
+
+    first, again = (decode(s.value) for s in producer.committed)
+    assert first.id == again.id
+
+
+async def test_an_event_stored_without_a_correlation_id_is_still_published(
+    relay: Relay, store: EventStore[IntakeApplication], producer: FakeTransactionalProducer
+) -> None:
+    store.app.submit(a_dossier(correlation_id=None), None)
+
+    position = await relay.publish_batch(0)
+
+    assert position == store.app.recorder.max_notification_id()
+    assert len(producer.committed) == 1
+
+
+async def test_an_empty_store_publishes_nothing(relay: Relay, producer: FakeTransactionalProducer) -> None:
+    assert await relay.publish_batch(0) is None
+    assert producer.committed == []
