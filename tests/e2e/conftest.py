@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -52,3 +54,26 @@ def tokens(intake: IntakeDeployment) -> dict[str, str]:
 
 def bearer(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
+
+
+@asynccontextmanager
+async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
+    """Intake and routing as real processes, sharing topics, credentials and a clock file."""
+    from tests.support.system import INTAKE_PROCESSES, ROUTING_PROCESSES, SystemDeployment
+
+    system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
+    system.set_time(start_at)
+    await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic,
+                                       system.replies_topic])
+    await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
+    env = system.env()
+    system.processes = {name: system.process(name, env) for name in (*INTAKE_PROCESSES, *ROUTING_PROCESSES)}
+    try:
+        for process in system.processes.values():
+            process.start()
+        system.processes["intake"].wait_http_ready(system.base_url)
+        system.processes["routing"].wait_http_ready(system.routing_url)
+        yield system
+    finally:
+        for process in system.processes.values():
+            process.stop()

@@ -11,7 +11,7 @@ import random
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
-from uuid import uuid5
+from uuid import UUID, uuid5
 
 import pytest
 from eventsourcing.application import Application
@@ -96,8 +96,14 @@ def complete(dossier: RoutedDossier, route: Route, step_key: str, at: datetime) 
     dossier.complete(step_key, dossier.step(step_key).agency_id, at, [a_document()], calendar(), route)
 
 
+_seen: dict[UUID, int] = {}
+
+
 def new_events(dossier: RoutedDossier) -> list[Any]:
-    return dossier.collect_events()
+    """The events the dossier recorded since the last call, left pending so they can be saved."""
+    seen = _seen.get(dossier.id, 0)
+    _seen[dossier.id] = len(dossier.pending_events)
+    return list(dossier.pending_events[seen:])
 
 
 def names(events: list[Any]) -> list[str]:
@@ -155,7 +161,8 @@ def test_starting_assigns_the_route_opens_the_first_step_and_reports_status_4() 
     assert assigned.dossier_code == dossier.code
     assert assigned.national_status == dossier.national_status == 4
     assert assigned.route_version == "2025.07"
-    assert [s["key"] for s in assigned.steps] == ["birth_registration", "residence_registration", "health_insurance_card"]
+    assert [s["key"] for s in assigned.steps] == [
+        "birth_registration", "residence_registration", "health_insurance_card"]
     assert assigned.steps[2] | {"name": None} == {
         "key": "health_insurance_card", "name": None, "role": "social_insurance", "agency_id": SOCIAL_INSURANCE,
         "integration": "kafka", "after": ["birth_registration"], "limit": {"value": 2, "unit": "working_days"},

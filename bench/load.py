@@ -1,0 +1,201 @@
+"""Intake under load: valid submissions over HTTP, and the committed tail of its events topic.
+
+Each of ``concurrency`` workers sends one submission at a time (closed loop) on an
+``httpx.AsyncClient`` of its own, i.e. one keep-alive connection per worker. (One client
+shared by 64 workers costs the load generator several times more CPU per request:
+httpcore's pool scans every connection on each request, and on 2 cores that CPU is
+taken from intake.) A 201 means intake stored the dossier's event in PostgreSQL. A
+plain ``read_committed`` consumer tails the events topic from its end before the run and
+notes when each record becomes readable; records are matched to requests by their key,
+the dossier code of the 201's ``Location``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import random
+import secrets
+import ssl
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+if importlib.util.find_spec("sniffio") is None:
+    # httpcore imports the optional sniffio on every request; when it is absent each failed
+    # import searches sys.path again (~1 ms of CPU per request). Record the absence once.
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Phan", "Vũ", "Đặng"]
+MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Hữu", "Thanh"]
+GIVEN = ["An", "Bình", "Chi", "Dũng", "Hà", "Lan", "Nam", "Thảo"]
+
+
+def random_agency_id() -> str:
+    return f"B{secrets.randbelow(10**6):06d}.{secrets.randbelow(10**4):04d}.H40"
+
+
+def certified_copy_submission(agency_id: str) -> bytes:
+    """A valid online submission of procedure 2.000635 (bản sao trích lục hộ tịch), as JSON."""
+    body = {
+        "procedure_code": "2.000635",
+        "applicant": {"kind": "citizen",
+                      "full_name": f"{random.choice(FAMILY)} {random.choice(MIDDLE)} {random.choice(GIVEN)}",
+                      "identity_number": f"{random.randint(1, 96):03d}{random.randint(0, 999_999_999):09d}",
+                      "phone": "0912345678"},
+        "documents": [{"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/pdf",
+                       "size_bytes": 120_000, "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}],
+        "channel": "online",
+        "result_delivery": {"method": "desk"},
+        "locality_code": "40001",
+        "receiving_agency_id": agency_id,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+@dataclass
+class Submissions:
+    """What one batch of submissions produced; times are ``time.perf_counter()`` seconds."""
+
+    sent: list[float]
+    answered: list[float]
+    codes: list[str | None]
+    errors: list[str] = field(default_factory=list)
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def stored(self) -> list[int]:
+        """Indexes of the submissions answered 201."""
+        return [i for i, code in enumerate(self.codes) if code is not None]
+
+
+class Clients:
+    """One HTTP client (one keep-alive connection) per worker."""
+
+    def __init__(self, base_url: str, count: int) -> None:
+        tls = ssl.create_default_context()  # unused over http://, but built once instead of per client
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.clients = [httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits, verify=tls)
+                        for _ in range(count)]
+
+    async def __aenter__(self) -> list[httpx.AsyncClient]:
+        return self.clients
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await asyncio.gather(*(client.aclose() for client in self.clients))
+
+
+async def submit(clients: list[httpx.AsyncClient], token: str, bodies: list[bytes],
+                 on_answer: Callable[[], None] = lambda: None) -> Submissions:
+    """Send every body, ``len(clients)`` at a time; when each was sent and answered, and its code."""
+    n = len(bodies)
+    result = Submissions(sent=[0.0] * n, answered=[0.0] * n, codes=[None] * n)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    indexes = iter(range(n))  # shared: each worker takes the next submission
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for i in indexes:
+            result.sent[i] = time.perf_counter()
+            try:
+                response = await client.post("/v1/dossiers", content=bodies[i], headers=headers)
+            except httpx.HTTPError as exc:
+                error: str | None = f"{type(exc).__name__} {exc}".strip()
+            else:
+                error = None
+                if response.status_code == 201:
+                    result.codes[i] = response.headers["location"].rsplit("/", 1)[-1]
+                else:
+                    error = f"HTTP {response.status_code}: {response.text[:300]}"
+            result.answered[i] = time.perf_counter()
+            if error is not None:
+                result.errors.append(f"submission {i}, sent at +{result.sent[i] - result.started:.2f} s, "
+                                     f"failed after {result.answered[i] - result.sent[i]:.2f} s: {error}")
+            on_answer()
+
+    result.started = time.perf_counter()
+    await asyncio.gather(*(worker(client) for client in clients))
+    result.finished = time.perf_counter()
+    return result
+
+
+class TopicTail:
+    """Notes when each committed record of ``topic`` becomes readable, by key."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed", fetch_max_wait_ms=20)
+        self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self._task: asyncio.Task[None] | None = None
+        self.seen: dict[str, float] = {}
+        self.value_bytes = 0
+        self.records = 0
+        self.arrived = asyncio.Event()
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Position on the end of every partition, then tail in the background."""
+        await self._consumer.start()
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_end(*self._partitions)
+        deadline = time.monotonic() + timeout
+        for tp in self._partitions:
+            while True:  # a topic just created may not have a leader yet
+                try:
+                    await self._consumer.position(tp)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+        self._task = asyncio.create_task(self._tail())
+
+    async def _tail(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    self.seen.setdefault(record.key.decode() if record.key else "", now)
+                    self.value_bytes += len(record.value or b"")
+                    self.records += 1
+            if batch:
+                self.arrived.set()
+
+    async def wait_for(self, codes: set[str], timeout: float,
+                       on_progress: Callable[[int], None] = lambda n: None) -> int:
+        """Wait until every code was seen (or ``timeout``); how many were seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = sum(1 for code in codes if code in self.seen)
+            on_progress(seen)
+            if seen == len(codes) or time.monotonic() > deadline:
+                return seen
+            if self._task is not None and self._task.done():
+                self._task.result()  # re-raises the tail's error
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    @property
+    def mean_value_bytes(self) -> float | None:
+        return self.value_bytes / self.records if self.records else None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._consumer.stop()

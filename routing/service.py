@@ -1,0 +1,201 @@
+"""Builds the routing processes: the HTTP API (REST inbox), the relay, the consumer and
+the deadline timer.  Everything is constructed inside a lifespan or a worker's main."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import TopicAlreadyExistsError
+from fastapi import FastAPI
+
+from routing.api import dossiers as dossiers_router
+from routing.api import inbox as inbox_router
+from routing.application import RoutingApplication
+from routing.outbound import outbound_mapper
+from routing.reactions import react
+from routing.readmodel import InboxQueries
+from routing.settings import RoutingSettings
+from services.app import create_service_app
+from services.clock import Clock, clock_from
+from services.consumer import TrackingConsumer
+from services.eventstore import EventStore
+from services.kafka import make_producer
+from services.observability import Metrics, configure_logging
+from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
+from services.runtime import ensure_schema, run_worker
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Luân chuyển hồ sơ liên thông — routes accepted dossiers from agency to agency along the
+procedure's route in force on the day of receipt, with due times counted in working days.
+Agencies work from their inbox (`/v1/inbox`): claim, complete, request a supplement or a
+payment, refuse, send back, apologise when late. Errors are RFC 9457 problem+json.
+"""
+
+
+def open_store(settings: RoutingSettings) -> EventStore[RoutingApplication]:
+    env = settings.eventsourcing_env(pool_size=settings.store_threads)
+    return EventStore(lambda: RoutingApplication(env=env), workers=settings.store_threads, name="routing-store")
+
+
+def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The routing HTTP service."""
+    settings = settings or RoutingSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_schema(settings.database_url, settings.database_schema)
+        store = open_store(settings)
+        kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="routing-api")
+        pool = None
+        try:
+            await store.open()  # creates the event store and the inbox table
+            pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.store_threads)
+            app.state.store = store
+            app.state.inbox = InboxQueries(pool, settings.database_schema)
+            app.state.clock = clock or clock_from(settings.clock_file)
+            await kafka.bootstrap()
+            app.state.readiness.update({
+                "postgresql": lambda: pool.fetchval("SELECT 1"),
+                "event_store": store.ready,
+                "kafka": kafka.fetch_all_metadata,
+            })
+            yield
+        finally:
+            await kafka.close()
+            await store.close()
+            if pool is not None:
+                await pool.close()
+
+    return create_service_app(title="lienthong routing", description=DESCRIPTION, settings=settings,
+                              lifespan=lifespan, routers=[inbox_router, dossiers_router])
+
+
+@asynccontextmanager
+async def _worker_resources(settings: RoutingSettings,
+                            producer: AIOKafkaProducer) -> AsyncIterator[EventStore[RoutingApplication]]:
+    await ensure_schema(settings.database_url, settings.database_schema)
+    store = open_store(settings)
+    try:
+        await store.open()
+        await producer.start()
+        yield store
+    finally:
+        await producer.stop()
+        await store.close()
+
+
+async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str]) -> None:
+    """Create the inbox topic of every stream-integrated agency (idempotent; one partition each:
+    an agency reads its whole inbox in order)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [settings.agency_inbox_topic(a) for a in agency_ids if settings.agency_inbox_topic(a) not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(name, 1, 1) for name in missing])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
+    """Publish routing's stored events: its own topic, status changes, and agency inboxes."""
+    settings = settings or RoutingSettings()
+    configure_logging("routing-relay", settings.log_level)
+    producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
+    async with _worker_resources(settings, producer) as store:
+        app = store.app
+        assert app is not None
+        stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
+        await ensure_agency_topics(settings, stream_agencies)
+        topics = [settings.events_topic, settings.status_topic,
+                  *(settings.agency_inbox_topic(a) for a in stream_agencies)]
+        stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
+        start_after = await published_position(settings.kafka_bootstrap_servers, topics, stream_id)
+        relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
+                      to_outbound=outbound_mapper(settings), database_url=settings.database_url,
+                      stream_id=stream_id, metrics=Metrics())
+        await relay.run(stop, start_after=start_after)
+
+
+async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
+    """Apply intake's events and agencies' replies until stopped."""
+    settings = settings or RoutingSettings()
+    configure_logging("routing-consumer", settings.log_level)
+    producer = make_producer(settings.kafka_bootstrap_servers, "routing-consumer")
+    async with _worker_resources(settings, producer) as store:
+        consumer = TrackingConsumer(
+            name="routing-consumer", topics=[settings.intake_topic, settings.agency_replies_topic],
+            group_id=settings.consumer_group, bootstrap_servers=settings.kafka_bootstrap_servers, store=store,
+            handler=react, producer=producer, dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
+        await consumer.run(stop)
+
+
+async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
+    """Raise due-soon and overdue events as time passes (by the injected clock)."""
+    settings = settings or RoutingSettings()
+    configure_logging("routing-timer", settings.log_level)
+    clock = clock_from(settings.clock_file)
+    await ensure_schema(settings.database_url, settings.database_schema)
+    store = open_store(settings)
+    await store.open()
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        queries = InboxQueries(pool, settings.database_schema)
+        window = timedelta(hours=settings.due_soon_hours)
+        while not stop.is_set():
+            await check_deadlines_once(store, queries, clock, window)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.timer_interval_seconds)
+            except TimeoutError:
+                pass
+    finally:
+        await pool.close()
+        await store.close()
+
+
+async def check_deadlines_once(store: EventStore[RoutingApplication], queries: InboxQueries, clock: Clock,
+                               window: timedelta) -> int:
+    """One sweep: every dossier with a step overdue or due within ``window``; how many changed."""
+    app = store.app
+    assert app is not None
+    now = clock.now()
+    # A generous calendar horizon: the exact working-time window is decided by the domain.
+    horizon = now + window * 4 + timedelta(days=4)
+    changed = 0
+    for code in await queries.needing_deadline_check(now, horizon):
+        def check(code: str = code) -> bool:
+            dossier = app.check_deadlines(code, now, window)
+            if dossier is not None:
+                app.save_dossier(dossier)
+            return dossier is not None
+        try:
+            changed += await store.call(check)
+        except Exception:  # noqa: BLE001 - one dossier's failure must not stop the sweep
+            log.exception("deadline check failed", extra={"dossier_code": code})
+    return changed
+
+
+def run_relay() -> None:
+    run_worker(relay_main)
+
+
+def run_consumer() -> None:
+    run_worker(consumer_main)
+
+
+def run_timer() -> None:
+    run_worker(timer_main)
