@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.endpoints import Endpoints
-from tests.support.intake import PARTIES, IntakeDeployment
+from tests.support.intake import PARTIES, IntakeDeployment, bearer  # noqa: F401 - re-exported for tests
 from tests.support.kafka import create_topics
 
 
@@ -52,10 +52,6 @@ def tokens(intake: IntakeDeployment) -> dict[str, str]:
     return {party: intake.token(party) for party in PARTIES}
 
 
-def bearer(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **extra}
-
-
 @asynccontextmanager
 async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
     """Intake and routing as real processes, sharing topics, credentials and a clock file."""
@@ -77,3 +73,18 @@ async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime)
     finally:
         for process in system.processes.values():
             process.stop()
+
+
+SYSTEM_START = datetime.fromisoformat("2025-07-07T09:00:00+07:00")
+
+
+@pytest.fixture(scope="session")
+async def system(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+    """Intake and routing for the routing tests (the clock starts Monday 7 July 2025, 09:00)."""
+    async with deploy_system(endpoints, tmp_path_factory.mktemp("system"), SYSTEM_START) as deployed:
+        yield deployed
+
+
+@pytest.fixture(scope="session")
+def system_tokens(system: Any) -> dict[str, str]:
+    return system.tokens()

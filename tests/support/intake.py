@@ -101,6 +101,11 @@ class IntakeDeployment:
         return {"Authorization": f"Bearer {self.token(party)}", **extra}
 
 
+def bearer(token: str, **extra: str) -> dict[str, str]:
+    """Headers carrying ``token`` (plus any ``extra`` headers)."""
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
 def certified_copy_submission(agency_id: str, *, channel: str = "online", **overrides: Any) -> dict[str, Any]:
     """A complete, valid submission of procedure 2.000635 (bản sao trích lục hộ tịch)."""
     body: dict[str, Any] = {

@@ -1,0 +1,213 @@
+"""Routing's rules seen from outside: who may act, in which state, with which body; pauses,
+deadlines, apologies, hand-over and withdrawal — all over the real broker and database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support.agencies import AgencySimulator, result_document, routed_view, step_done
+from tests.support.intake import bearer
+from tests.support.kafka import read_until
+from tests.support.routing import at, instant, intake_status, step_of, submit
+
+pytestmark = pytest.mark.e2e
+COMMUNE = "400.10.16690.H40"  # the commune people's committee of locality 16690 from July 2025
+COMMUNE_POLICE = "400.11.16690.H40"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def tokens(system_tokens: dict[str, str]) -> dict[str, str]:
+    return system_tokens
+
+
+async def copy_dossier(system, http, tokens) -> str:
+    code = await submit(system, http, tokens, "2.000635", at(7, 9))
+    await routed_view(system, http, tokens["auditor"], code)
+    return code
+
+
+async def test_an_agency_acting_on_another_agencys_step_gets_403_and_nothing_changes(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+    before = await routed_view(system, http, tokens["auditor"], code)
+
+    response = await agencies.rest(code, "issue_copy", COMMUNE_POLICE, "claim")
+
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await routed_view(system, http, tokens["auditor"], code) == before
+
+
+async def test_acting_on_a_step_that_is_no_longer_open_gets_409(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+    done = await agencies.rest(code, "issue_copy", COMMUNE, "complete", {"documents": [result_document()]})
+    assert done.status_code == 200
+
+    again = await agencies.rest(code, "issue_copy", COMMUNE, "claim")
+
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/step-state-conflict")
+
+
+async def test_malformed_bodies_get_422_and_nothing_changes(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+    before = await routed_view(system, http, tokens["auditor"], code)
+
+    bad_document = await agencies.rest(code, "issue_copy", COMMUNE, "complete",
+                                       {"documents": [{"name": "", "media_type": "x", "size_bytes": -1}]})
+    no_reason = await agencies.rest(code, "issue_copy", COMMUNE, "refusal", {})
+    unknown_field = await agencies.rest(code, "issue_copy", COMMUNE, "refusal", {"reason": "Thiếu giấy", "x": 1})
+
+    assert [r.status_code for r in (bad_document, no_reason, unknown_field)] == [422, 422, 422]
+    assert len(bad_document.json()["errors"]) >= 3
+    assert await routed_view(system, http, tokens["auditor"], code) == before
+
+
+async def test_an_unknown_dossier_gets_404(system, http, tokens) -> None:
+    response = await AgencySimulator(system, http).rest(f"{system.agency_id}-250707-9999", "issue_copy", COMMUNE, "claim")
+    assert response.status_code == 404
+
+
+async def test_an_agency_sees_only_the_steps_routed_to_it(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+
+    mine = (await http.get(f"{system.routing_url}/v1/inbox", params={"state": "open", "limit": 500},
+                           headers=agencies.headers(COMMUNE))).json()
+    theirs = (await http.get(f"{system.routing_url}/v1/inbox", headers=agencies.headers(COMMUNE_POLICE))).json()
+    view = await http.get(f"{system.routing_url}/v1/routing/dossiers/{code}", headers=agencies.headers(COMMUNE_POLICE))
+
+    assert code in {item["dossier_code"] for item in mine}
+    assert code not in {item["dossier_code"] for item in theirs}
+    assert view.status_code == 403
+
+
+async def test_a_supplement_request_stops_the_clock_until_the_citizen_supplements(system, http, tokens) -> None:
+    code = await submit(system, http, tokens, "2.001610", at(7, 9))
+    agencies = AgencySimulator(system, http)
+    registry = "000.08.21.H40"
+    await routed_view(system, http, tokens["auditor"], code)
+    system.set_time(at(7, 10))
+    asked = await agencies.rest(code, "review_application", registry, "supplement-request",
+                                {"reason": "Thiếu bản sao giấy tờ pháp lý của thành viên"})
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["national_status"] == 5
+    assert step_of(asked.json(), "review_application")["due_at"] is None
+    await intake_status(system, http, tokens, code, 5)
+
+    system.set_time(at(9, 10))
+    supplemented = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/supplement",
+                                   json={"documents": [result_document("ban_sao_giay_to")]},
+                                   headers=bearer(tokens["desk"]))
+
+    # Paused Mon 10:00 → Wed 10:00, 16 working hours: due Tue 09:00 becomes Thu 09:00.
+    assert supplemented.status_code == 200, supplemented.text
+    assert supplemented.json()["national_status"] == 4
+    assert instant(step_of(supplemented.json(), "review_application")["due_at"]) == at(10, 9)
+    await intake_status(system, http, tokens, code, 4)
+
+
+async def test_an_overdue_step_is_flagged_attributed_and_its_agency_apologises_once(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+
+    system.set_time(at(8, 8))  # the copy was due Monday 17:30
+    view = await routed_view(system, http, tokens["auditor"], code, until=lambda v: step_of(v, "issue_copy")["overdue"])
+    records = await read_until(system.kafka, system.routing_topic, lambda rs: len(rs) >= 1,
+                               keep=lambda r: r.key == code.encode()
+                               and json.loads(r.value)["type"] == "vn.lienthong.routing.step.deadline.v1"
+                               and json.loads(r.value)["data"]["kind"] == "overdue")
+    assert json.loads(records[0].value)["data"]["agency_id"] == COMMUNE
+    overdue = (await http.get(f"{system.routing_url}/v1/inbox", params={"overdue": "true", "limit": 500},
+                              headers=agencies.headers(COMMUNE))).json()
+    assert code in {item["dossier_code"] for item in overdue}
+
+    apology = {"reason": "Xin lỗi vì chậm trả do thiếu cán bộ", "new_appointment_at": at(9, 17, 30).isoformat()}
+    not_late = await http.post(f"{system.routing_url}/v1/inbox/{code}/apology", json=apology,
+                               headers=agencies.headers(COMMUNE_POLICE))
+    first = await http.post(f"{system.routing_url}/v1/inbox/{code}/apology", json=apology,
+                            headers=agencies.headers(COMMUNE))
+    second = await http.post(f"{system.routing_url}/v1/inbox/{code}/apology", json=apology,
+                             headers=agencies.headers(COMMUNE))
+
+    assert not_late.status_code in (403, 409)
+    assert first.status_code == 200, first.text
+    assert second.status_code == 409
+    body = first.json()
+    assert instant(body["original_appointment_at"]) == instant(view["appointment_at"]) == at(7, 17, 30)
+    assert instant(body["new_appointment_at"]) == at(9, 17, 30)
+
+
+async def test_the_desk_hands_the_result_over_and_intake_shows_status_10(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    early = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover", headers=bearer(tokens["desk"]))
+    assert early.status_code == 409
+    await AgencySimulator(system, http).rest(code, "issue_copy", COMMUNE, "complete", {"documents": []})
+    await routed_view(system, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 9)
+
+    other_desk = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover",
+                                 headers=bearer(tokens["other-desk"]))
+    handed = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover", headers=bearer(tokens["desk"]))
+
+    assert other_desk.status_code == 403
+    assert handed.status_code == 200 and handed.json()["national_status"] == 10
+    await intake_status(system, http, tokens, code, 10)
+
+
+async def test_a_withdrawal_at_intake_closes_the_open_steps(system, http, tokens) -> None:
+    code = await submit(system, http, tokens, "1.001193", at(7, 9))
+    await routed_view(system, http, tokens["auditor"], code)
+
+    withdrawn = await http.post(f"{system.base_url}/v1/dossiers/{code}/withdrawal",
+                                json={"reason": "Gia đình tự làm thủ tục sau"}, headers=bearer(tokens["desk"]))
+    assert withdrawn.status_code == 200, withdrawn.text
+    view = await routed_view(system, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 7)
+
+    assert step_of(view, "birth_registration")["state"] == "closed"
+    claim = await AgencySimulator(system, http).rest(code, "birth_registration", COMMUNE, "claim")
+    assert claim.status_code == 409
+
+
+async def test_a_step_sent_back_over_kafka_reopens_the_previous_step(system, http, tokens) -> None:
+    code = await submit(system, http, tokens, "2.001610", at(7, 9))
+    agencies = AgencySimulator(system, http)
+    await routed_view(system, http, tokens["auditor"], code)
+    system.set_time(at(7, 10))
+    await agencies.rest(code, "review_application", "000.08.21.H40", "complete", {"documents": []})
+    await agencies.seen_on_inbox_topic(code, "tax_code", "000.81.00.H40")
+
+    await agencies.kafka(code, "tax_code", "000.81.00.H40", "send_back", at(7, 11), reason="Sai mã ngành nghề")
+
+    view = await routed_view(system, http, tokens["auditor"], code,
+                             until=lambda v: step_of(v, "review_application")["opening"] == 2)
+    assert step_of(view, "review_application")["state"] == "open"
+    assert instant(step_of(view, "review_application")["due_at"]) == at(8, 11)
+    assert step_of(view, "tax_code")["state"] == "pending"
+
+
+async def test_a_kafka_reply_for_another_agencys_step_is_dead_lettered_and_changes_nothing(system, http, tokens) -> None:
+    code = await copy_dossier(system, http, tokens)
+    agencies = AgencySimulator(system, http)
+    before = await routed_view(system, http, tokens["auditor"], code)
+
+    await agencies.kafka(code, "issue_copy", COMMUNE_POLICE, "complete", at(7, 10), documents=[])
+
+    dead = await read_until(system.kafka, system.dead_letter_topic, lambda rs: len(rs) >= 1,
+                            keep=lambda r: r.key == code.encode())
+    assert "WrongAgencyError" in dict(dead[0].headers)["dlq-reason"].decode()
+    assert await routed_view(system, http, tokens["auditor"], code) == before
+    # The consumer goes on: the right agency's reply is applied.
+    await agencies.kafka(code, "issue_copy", COMMUNE, "complete", at(7, 10), documents=[])
+    await routed_view(system, http, tokens["auditor"], code, until=step_done("issue_copy"))

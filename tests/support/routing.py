@@ -1,0 +1,112 @@
+"""Helpers for routing's end-to-end tests: desk submissions, hops, polling the views."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+
+from tests.random_refs import random_citizen_id, random_name
+from tests.support.intake import bearer
+from tests.support.agencies import AgencySimulator, routed_view, step_done
+from tests.support.kafka import eventually
+
+
+VN = timezone(timedelta(hours=7))
+
+
+def at(day: int, hh: int, mm: int = 0, month: int = 7) -> datetime:
+    return datetime(2025, month, day, hh, mm, tzinfo=VN)
+
+
+DOCUMENTS = {
+    "1.001193": ["to_khai_khai_sinh", "giay_chung_sinh"],
+    "1.001233": ["to_khai_khai_tu", "giay_bao_tu", "de_nghi_tro_cap_mai_tang"],
+    "1.004227": ["don_dang_ky_bien_dong", "hop_dong_chuyen_nhuong", "giay_chung_nhan", "to_khai_le_phi_truoc_ba",
+                 "to_khai_thue_thu_nhap_ca_nhan"],
+    "2.001610": ["giay_de_nghi_dang_ky_doanh_nghiep", "giay_to_phap_ly_ca_nhan"],
+    "2.000488": ["to_khai_yeu_cau_cap_phieu_lltp", "giay_to_tuy_than"],
+    "2.000635": ["to_khai_cap_ban_sao_trich_luc"],
+}
+
+
+def desk_submission(system: Any, procedure: str, options: list[str] = ()) -> dict[str, Any]:
+    return {
+        "procedure_code": procedure,
+        "applicant": {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id()},
+        "documents": [{"name": key, "media_type": "application/pdf", "size_bytes": 90_000,
+                       "sha256": uuid.uuid4().hex * 2} for key in DOCUMENTS[procedure]],
+        "channel": "desk", "result_delivery": {"method": "desk"}, "locality_code": "16690",
+        "receiving_agency_id": system.agency_id, "options": list(options),
+    }
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step: who handles it, when it opens and is due, and when the test completes it."""
+
+    key: str
+    agency_id: str
+    integration: str
+    opened_at: datetime
+    due_at: datetime
+    done_at: datetime
+
+
+async def submit(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], procedure: str,
+                 received_at: datetime, options: list[str] = ()) -> str:
+    system.set_time(received_at)
+    response = await http.post(f"{system.base_url}/v1/dossiers", json=desk_submission(system, procedure, options),
+                               headers=bearer(tokens["desk"]))
+    assert response.status_code == 201, response.text
+    assert response.json()["national_status"] == 2
+    return response.json()["code"]
+
+
+async def drive(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], code: str, hops: list[Hop]) -> dict:
+    """Complete every hop in order, checking each step's agency, opening and due time first."""
+    agencies = AgencySimulator(system, http)
+    for hop in hops:
+        view = await routed_view(system, http, tokens["auditor"], code,
+                                 until=lambda v, k=hop.key: step_of(v, k)["state"] == "open")
+        step = step_of(view, hop.key)
+        assert (step["agency_id"], step["integration"]) == (hop.agency_id, hop.integration), hop.key
+        assert instant(step["opened_at"]) == hop.opened_at, hop.key
+        assert instant(step["due_at"]) == hop.due_at, hop.key
+        system.set_time(hop.done_at)
+        await agencies.claim_and_complete(code, step, hop.done_at)
+        await routed_view(system, http, tokens["auditor"], code, until=step_done(hop.key))
+    return await routed_view(system, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 9)
+
+
+def step_of(view: dict, key: str) -> dict:
+    return next(s for s in view["steps"] if s["key"] == key)
+
+
+def instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+async def intake_status(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], code: str, status: int) -> None:
+    async def check() -> bool:
+        body = (await http.get(f"{system.base_url}/v1/dossiers/{code}", headers=bearer(tokens["auditor"]))).json()
+        return body["national_status"] == status
+    await eventually(check, timeout=60)
+
+
+
+
+async def one_hop(system, http, tokens, agencies: AgencySimulator, code: str, hop: Hop) -> None:
+    view = await routed_view(system, http, tokens["auditor"], code,
+                             until=lambda v: step_of(v, hop.key)["state"] == "open")
+    step = step_of(view, hop.key)
+    assert (step["agency_id"], instant(step["opened_at"]), instant(step["due_at"])) == (
+        hop.agency_id, hop.opened_at, hop.due_at), hop.key
+    system.set_time(hop.done_at)
+    await agencies.claim_and_complete(code, step, hop.done_at)
+    await routed_view(system, http, tokens["auditor"], code, until=step_done(hop.key))
+
+
