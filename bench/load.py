@@ -22,12 +22,14 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 if importlib.util.find_spec("sniffio") is None:
     # httpcore imports the optional sniffio on every request; when it is absent each failed
@@ -56,6 +58,32 @@ def certified_copy_submission(agency_id: str) -> bytes:
         "channel": "online",
         "result_delivery": {"method": "desk"},
         "locality_code": "40001",
+        "receiving_agency_id": agency_id,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+# The documents of a desk submission, by procedure (the required ones of intake's catalogue).
+DESK_DOCUMENTS = {
+    "2.000635": ["to_khai_cap_ban_sao_trich_luc"],
+    "2.001610": ["giay_de_nghi_dang_ky_doanh_nghiep", "giay_to_phap_ly_ca_nhan"],
+}
+
+
+def desk_submission(procedure_code: str, agency_id: str, locality_code: str = "16690") -> bytes:
+    """A valid submission received at the desk (channel ``desk``: national status 2 at once), as JSON."""
+    body = {
+        "procedure_code": procedure_code,
+        "applicant": {"kind": "citizen",
+                      "full_name": f"{random.choice(FAMILY)} {random.choice(MIDDLE)} {random.choice(GIVEN)}",
+                      "identity_number": f"{random.randint(1, 96):03d}{random.randint(0, 999_999_999):09d}",
+                      "phone": "0912345678"},
+        "documents": [{"name": name, "media_type": "application/pdf", "size_bytes": 90_000,
+                       "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}
+                      for name in DESK_DOCUMENTS[procedure_code]],
+        "channel": "desk",
+        "result_delivery": {"method": "desk"},
+        "locality_code": locality_code,
         "receiving_agency_id": agency_id,
     }
     return json.dumps(body, ensure_ascii=False).encode()
@@ -127,16 +155,36 @@ async def submit(clients: list[httpx.AsyncClient], token: str, bodies: list[byte
     return result
 
 
-class TopicTail:
-    """Notes when each committed record of ``topic`` becomes readable, by key."""
+def record_key(record: ConsumerRecord) -> str:
+    """The record's Kafka key (a dossier code) as text."""
+    return record.key.decode() if record.key else ""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+
+def ce_type(record: ConsumerRecord) -> str:
+    """The record's CloudEvents type, from the ``ce_type`` header the relays set."""
+    for name, value in record.headers or ():
+        if name == "ce_type":
+            return value.decode()
+    return ""
+
+
+class TopicTail:
+    """Notes when each committed record of ``topic`` becomes readable, by ``key_of(record)``.
+
+    ``key_of`` defaults to the record's key; returning None ignores the record. The first
+    time a key is seen counts.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int,
+                 key_of: Callable[[ConsumerRecord], Hashable | None] = record_key) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
             isolation_level="read_committed", fetch_max_wait_ms=20)
         self._partitions = [TopicPartition(topic, p) for p in range(partitions)]
+        self._key_of = key_of
         self._task: asyncio.Task[None] | None = None
-        self.seen: dict[str, float] = {}
+        self._waiters: dict[Hashable, asyncio.Future[float]] = {}
+        self.seen: dict[Hashable, float] = {}
         self.value_bytes = 0
         self.records = 0
         self.arrived = asyncio.Event()
@@ -164,15 +212,34 @@ class TopicTail:
             now = time.perf_counter()
             for records in batch.values():
                 for record in records:
-                    self.seen.setdefault(record.key.decode() if record.key else "", now)
+                    key = self._key_of(record)
+                    if key is None:
+                        continue
+                    if key not in self.seen:
+                        self.seen[key] = now
+                        waiter = self._waiters.pop(key, None)
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(now)
                     self.value_bytes += len(record.value or b"")
                     self.records += 1
             if batch:
                 self.arrived.set()
 
-    async def wait_for(self, codes: set[str], timeout: float,
+    async def wait_key(self, key: Hashable, timeout: float) -> float | None:
+        """When ``key`` became readable (waiting up to ``timeout``); None if it did not."""
+        if key in self.seen:
+            return self.seen[key]
+        if self._task is not None and self._task.done():
+            self._task.result()  # re-raises the tail's error
+        waiter = self._waiters.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except asyncio.TimeoutError:
+            return self.seen.get(key)
+
+    async def wait_for(self, codes: set[Any], timeout: float,
                        on_progress: Callable[[int], None] = lambda n: None) -> int:
-        """Wait until every code was seen (or ``timeout``); how many were seen."""
+        """Wait until every key was seen (or ``timeout``); how many were seen."""
         deadline = time.monotonic() + timeout
         while True:
             seen = sum(1 for code in codes if code in self.seen)
@@ -198,4 +265,6 @@ class TopicTail:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
+        for waiter in self._waiters.values():
+            waiter.cancel()
         await self._consumer.stop()
