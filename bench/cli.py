@@ -3,7 +3,10 @@
 Phases: machine facts → an isolated intake (schema, topics, processes) → warm-up →
 N submissions at concurrency C, each followed to Kafka → intake stopped → raw
 PostgreSQL INSERTs → raw Kafka produces (one at a time per worker, then batched) →
-schema dropped, topics deleted, infrastructure stopped if the bench started it.
+an isolated intake + routing (schemas, topics, processes) → warm-up → desk dossiers
+followed until their first step is open → step hand-offs → processes stopped → raw
+Kafka round trips (plain and transactional) → schemas dropped, topics deleted,
+infrastructure stopped if the bench started it. ``--only`` picks one of the three.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from bench import baselines, load, report
-from bench.deployment import PARTITIONS, BenchIntake
+from bench import routing as routing_bench
+from bench.deployment import PARTITIONS, BenchIntake, BenchSystem
 from bench.figures import Figure
 from bench.infrastructure import Infrastructure, acquire, machine_facts
 
@@ -43,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure intake (HTTP → stored → on Kafka) and, in the same run, raw PostgreSQL INSERTs and "
-                    "raw Kafka produces at the same concurrency. Uses KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL "
+                    "raw Kafka produces at the same concurrency; then routing (desk dossiers until their first "
+                    "step is open, step hand-off latency) beside raw Kafka round trips. "
+                    "Uses KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL "
                     "when both are set, otherwise the native stack of `lienthong infra up` (started if needed, "
                     "stopped again at the end if the bench started it).")
     parser.add_argument("--submissions", type=positive, default=3000, metavar="N",
@@ -51,8 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"one-at-a-time produces (the batched produce sends {BATCHED_FACTOR}×N) (default 3000)")
     parser.add_argument("--concurrency", type=positive, default=64, metavar="C",
                         help="requests, connections or producers' callers in flight at once (default 64)")
-    parser.add_argument("--only", choices=["intake", "baseline"],
-                        help="measure only intake, or only the raw PostgreSQL and Kafka baselines")
+    parser.add_argument("--dossiers", type=positive, default=500, metavar="N",
+                        help="routing: desk dossiers of 2.000635 followed until their first step is open "
+                             "(default 500)")
+    parser.add_argument("--handoffs", type=positive, default=200, metavar="M",
+                        help="routing: dossiers of 2.001610 whose first step is completed over REST and "
+                             "followed to the next agency's topic; also the records of each Kafka round-trip "
+                             "baseline (default 200)")
+    parser.add_argument("--handoff-concurrency", type=positive, default=1, metavar="K",
+                        help="routing: hand-offs (and baseline round trips) in flight at once (default 1)")
+    parser.add_argument("--only", choices=["intake", "baseline", "routing"],
+                        help="measure only intake, only the raw PostgreSQL and Kafka baselines, or only routing "
+                             "(with its Kafka round-trip baselines)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
     return parser.parse_args(argv)
 
@@ -161,48 +177,104 @@ async def run(args: argparse.Namespace, infrastructure: Infrastructure, console:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
 
     facts = await machine_facts(infrastructure)
-    parameters = {"submissions": args.submissions, "concurrency": args.concurrency, "only": args.only}
-    deployment = BenchIntake(infrastructure.kafka, infrastructure.database_url)
+    parameters = {"submissions": args.submissions, "concurrency": args.concurrency, "dossiers": args.dossiers,
+                  "handoffs": args.handoffs, "handoff_concurrency": args.handoff_concurrency, "only": args.only}
+    phases = {"intake", "baseline", "routing"} if args.only is None else {args.only}
+    deployment = BenchIntake(infrastructure.kafka, infrastructure.database_url) \
+        if phases & {"intake", "baseline"} else None
+    system = BenchSystem(infrastructure.kafka, infrastructure.database_url) if "routing" in phases else None
     figures: list[Figure] = []
     intake: Figure | None = None
     extra: dict[str, Any] = {}
-    keep_logs = True
+    routed: routing_bench.RoutingRun | None = None
+    keep_logs = {"intake": True, "routing": True}
+    cleaned: set[str] = set()
+
+    async def clean_up(name: str, deployed: BenchIntake) -> None:
+        cleaned.add(name)
+        with console.status(f"Stopping {name}'s processes, dropping schemas, deleting topics…"):
+            removed = await deployed.clean_up()
+        console.print("; ".join(removed))
+        if not keep_logs[name]:
+            deployed.remove_work_dir()
+        else:
+            console.print(f"[yellow]logs of the {name} phase's processes kept in {deployed.work_dir}[/yellow]")
+            for process_name, process in deployed.processes.items():
+                console.print(f"[dim]{process_name}: {process.log_path}[/dim]")
+
     try:
-        await deployment.create_resources()
-        event_bytes = DEFAULT_EVENT_BYTES
-        if args.only != "baseline":
-            intake_figures, extra = await measure_intake(deployment, args, console)
-            figures += intake_figures
-            intake = intake_figures[0]
-            event_bytes = extra["intake_event_bytes"] or DEFAULT_EVENT_BYTES
-            deployment.stop()  # its processes must not compete with the baselines
-        if args.only != "intake":
-            figures += await measure_baselines(deployment, args, console, event_bytes)
-        keep_logs = bool(extra.get("failed_examples"))
+        if deployment is not None:
+            await deployment.create_resources()
+            event_bytes = DEFAULT_EVENT_BYTES
+            if "intake" in phases:
+                intake_figures, extra = await measure_intake(deployment, args, console)
+                figures += intake_figures
+                intake = intake_figures[0]
+                event_bytes = extra["intake_event_bytes"] or DEFAULT_EVENT_BYTES
+                deployment.stop()  # its processes must not compete with the baselines
+            if "baseline" in phases:
+                figures += await measure_baselines(deployment, args, console, event_bytes)
+            keep_logs["intake"] = bool(extra.get("failed_examples"))
+            await clean_up("intake", deployment)
+        if system is not None:
+            await system.create_resources()
+            routed = await routing_bench.measure_routing(
+                system, args.dossiers, args.handoffs, args.concurrency, args.handoff_concurrency, console,
+                lambda: progress(console))
+            system.stop()  # the round trips run on an idle machine, like the intake baselines
+            routed.figures += await routing_bench.measure_round_trips(
+                system, args.handoffs, args.handoff_concurrency, routed.extra["step_opened_bytes"] or 1024,
+                lambda: progress(console))
+            keep_logs["routing"] = bool(routed.extra.get("failed_examples")) or any(
+                f.failures for f in routed.figures)
     except asyncio.CancelledError:
-        keep_logs = False
+        keep_logs = {"intake": False, "routing": False}
         raise
     finally:
-        with console.status("Stopping intake, dropping the schema, deleting the topics…"):
-            removed = await deployment.clean_up()
-        console.print("; ".join(removed))
-        if not keep_logs:
-            deployment.remove_work_dir()
-        else:
-            console.print(f"[yellow]logs of intake's processes kept in {deployment.work_dir}[/yellow]")
-            for name, process in deployment.processes.items():
-                console.print(f"[dim]{name}: {process.log_path}[/dim]")
+        for name, deployed in (("intake", deployment), ("routing", system)):
+            if deployed is not None and name not in cleaned:
+                await clean_up(name, deployed)
 
     facts["load_average_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     console.print(report.machine_table(facts))
-    report.print_results(console, figures, intake, parameters)
+    if figures:
+        report.print_results(console, figures, intake, parameters)
     if intake is not None:
         console.print(f"intake events on Kafka average {extra['intake_event_bytes']} B; the baselines "
                       f"use records and rows of that size. 'intake ÷ this' compares stored submissions "
                       f"per second with the line's rate.")
+    hand_off: Figure | None = None
+    if routed is not None:
+        hand_off = next((f for f in routed.figures if f.name.startswith("hand-off: 200")), None)
+        print_routing(console, routed, hand_off, parameters)
     if args.json:
-        report.write_json(args.json, facts, parameters, figures, intake, extra)
+        report.write_json(args.json, facts, parameters, figures, intake, extra,
+                          routed.figures if routed else None, hand_off, routed.extra if routed else None)
         console.print(f"figures written to {args.json}")
+
+
+def print_routing(console: Console, routed: routing_bench.RoutingRun, hand_off: Figure | None,
+                  parameters: dict[str, Any]) -> None:
+    console.print(report.routing_table(routed.figures, hand_off, parameters))
+    for line in report.notes(routed.figures):
+        console.print(f"  [dim]{line}[/dim]")
+    extra = routed.extra
+    model = extra.get("read_model", {})
+    console.print(f"read model: {model.get('open_in_inbox')} of {model.get('dossiers')} dossiers listed with "
+                  f"issue_copy open by GET /v1/inbox?state=open as {routing_bench.COPY_AGENCY} "
+                  f"(paged in {model.get('paging_seconds')} s after the last StepOpened)")
+    cpu = extra.get("cpu", {})
+    if cpu:
+        console.print(f"CPU from the first desk submission to the last StepOpened on Kafka "
+                      f"({extra['cpu_seconds_window']:.1f} s): "
+                      + ", ".join(f"{name} {use['ms_per_dossier']} ms per dossier "
+                                  f"({(use['share_of_one_core'] or 0):.0%} of a core)" for name, use in cpu.items()))
+    if extra.get("hand_off_cpu_ms"):
+        console.print("CPU per hand-off: " + ", ".join(f"{name} {ms} ms"
+                                                        for name, ms in extra["hand_off_cpu_ms"].items()))
+    console.print(f"StepOpened records average {extra.get('step_opened_bytes')} B; the round-trip baselines use "
+                  f"records of that size. 'hand-off ÷ this' divides the p50 and p99 of 'hand-off: 200 → next step' "
+                  f"by the line's.")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -313,3 +313,10 @@ async def hand_over_result(code: str, request: Request, principal: Desk, store: 
     """The desk handed the result to the applicant (status 10)."""
     return await _desk_run(request, store, code, principal, "hand_over", principal.client_id,
                            request.app.state.clock.now())
+
+
+@dossiers.post("/{code}/stop", response_model=RoutedDossierView, responses=_ERRORS)
+async def stop_processing(code: str, body: Reason, request: Request, principal: Desk,
+                          store: Store) -> RoutedDossierView:
+    """Stop processing with a reason (dừng xử lý, form 05; status 8): every open step closes."""
+    return await _desk_run(request, store, code, principal, "stop", body.reason, request.app.state.clock.now())

@@ -15,7 +15,7 @@ from pydantic import Field
 from shared_events.contracts.base import Contract, Upcaster, ValueObject
 from shared_events.contracts.values import NationalStatus, SubmittedDocument
 from shared_events.scalars import AgencyId, DossierCode, LongText, ProcedureCode, ShortText, UtcDatetime
-from shared_events.topics import AGENCY_INBOX, AGENCY_REPLIES, ROUTING_DOSSIER_EVENTS
+from shared_events.topics import AGENCY_REPLIES, ROUTING_DOSSIER_EVENTS
 
 StepKey = ShortText
 Timeliness = Literal["early", "on_time", "late"]

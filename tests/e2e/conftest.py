@@ -1,38 +1,16 @@
-"""Intake deployments of their own — API, relay and status consumer as real processes."""
+"""Session deployments for end-to-end tests: intake alone, and intake with routing."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from contextlib import asynccontextmanager
-from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.deployments import SYSTEM_START, deploy_intake, deploy_system
 from tests.support.endpoints import Endpoints
-from tests.support.intake import PARTIES, IntakeDeployment, bearer  # noqa: F401 - re-exported for tests
-from tests.support.kafka import create_topics
-
-
-@asynccontextmanager
-async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[IntakeDeployment]:
-    """A fresh intake: own schema, topics, agency, credentials, port; stopped by PID after."""
-    deployment = IntakeDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
-    await create_topics(deployment.kafka, [deployment.events_topic, deployment.status_topic])
-    await create_topics(deployment.kafka, [deployment.dead_letter_topic], partitions=1)
-    env = deployment.env()
-    deployment.processes = {name: deployment.process(name, env)
-                            for name in ("intake", "intake-relay", "intake-consumer")}
-    try:
-        for process in deployment.processes.values():
-            process.start()
-        deployment.processes["intake"].wait_http_ready(deployment.base_url)
-        yield deployment
-    finally:
-        for process in deployment.processes.values():
-            process.stop()
+from tests.support.intake import PARTIES, IntakeDeployment
 
 
 @pytest.fixture(scope="session")
@@ -50,32 +28,6 @@ async def http(intake: IntakeDeployment) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def tokens(intake: IntakeDeployment) -> dict[str, str]:
     return {party: intake.token(party) for party in PARTIES}
-
-
-@asynccontextmanager
-async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
-    """Intake and routing as real processes, sharing topics, credentials and a clock file."""
-    from tests.support.system import INTAKE_PROCESSES, ROUTING_PROCESSES, SystemDeployment
-
-    system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
-    system.set_time(start_at)
-    await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic,
-                                       system.replies_topic])
-    await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
-    env = system.env()
-    system.processes = {name: system.process(name, env) for name in (*INTAKE_PROCESSES, *ROUTING_PROCESSES)}
-    try:
-        for process in system.processes.values():
-            process.start()
-        system.processes["intake"].wait_http_ready(system.base_url)
-        system.processes["routing"].wait_http_ready(system.routing_url)
-        yield system
-    finally:
-        for process in system.processes.values():
-            process.stop()
-
-
-SYSTEM_START = datetime.fromisoformat("2025-07-07T09:00:00+07:00")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer
+from tests.support.intake import bearer
 from tests.support.intake import IntakeDeployment, certified_copy_submission
 
 pytestmark = pytest.mark.e2e

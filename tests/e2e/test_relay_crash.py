@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer, deploy_intake
+from tests.support.deployments import deploy_intake
+from tests.support.intake import bearer
 from tests.e2e.test_concurrent_submissions import submit_many
 from tests.support.endpoints import Endpoints
 from tests.support.intake import PARTIES

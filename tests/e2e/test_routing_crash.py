@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.e2e.conftest import SYSTEM_START, deploy_system
+from tests.support.deployments import SYSTEM_START, deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_to_end, read_until

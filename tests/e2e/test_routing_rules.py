@@ -211,3 +211,16 @@ async def test_a_kafka_reply_for_another_agencys_step_is_dead_lettered_and_chang
     # The consumer goes on: the right agency's reply is applied.
     await agencies.kafka(code, "issue_copy", COMMUNE, "complete", at(7, 10), documents=[])
     await routed_view(system, http, tokens["auditor"], code, until=step_done("issue_copy"))
+
+
+async def test_stopping_processing_closes_the_open_steps_with_status_8(system, http, tokens) -> None:
+    code = await submit(system, http, tokens, "1.001193", at(7, 9))
+    await routed_view(system, http, tokens["auditor"], code)
+
+    stopped = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/stop",
+                              json={"reason": "Hồ sơ giả mạo giấy chứng sinh"}, headers=bearer(tokens["desk"]))
+
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["national_status"] == 8
+    assert step_of(stopped.json(), "birth_registration")["state"] == "closed"
+    await intake_status(system, http, tokens, code, 8)

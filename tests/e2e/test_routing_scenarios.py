@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer
+from tests.support.intake import bearer
 from tests.support.agencies import AgencySimulator, routed_view
 from tests.support.routing import Hop, at, drive, instant, intake_status, one_hop, step_of, submit
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shared_events import DossierStatusChanged, encode, to_cloud_event
-from tests.e2e.conftest import bearer
+from tests.support.intake import bearer
 from tests.support.intake import IntakeDeployment, certified_copy_submission
 from tests.support.kafka import eventually, produce, read_until
 

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer
+from tests.support.intake import bearer
 from tests.support.intake import IntakeDeployment, certified_copy_submission
 from tests.support.kafka import read_to_end, read_until
 

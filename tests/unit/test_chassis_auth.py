@@ -21,7 +21,8 @@ from services.problems import PROBLEM_MEDIA_TYPE, Problem
 from services.settings import DEV_CLIENTS_FILE, ServiceSettings
 from tests.random_refs import random_agency_id, random_suffix
 
-DEV_CLIENT_IDS = ("portal", "desk-h40", "postal-vnpost", "auditor", "agency-police-h40")
+DEV_CLIENT_IDS = ("portal", "desk-h40", "postal-vnpost", "auditor", "agency-ubnd-16690", "agency-police-16690",
+                  "agency-pc06-h40")
 
 
 def a_client(secret: str, **overrides: object) -> Client:

@@ -1,0 +1,58 @@
+"""Isolated deployments of the services under test, as real processes stopped by PID."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.support.endpoints import Endpoints
+from tests.support.intake import IntakeDeployment
+from tests.support.kafka import create_topics
+
+SYSTEM_START = datetime.fromisoformat("2025-07-07T09:00:00+07:00")
+"""When the routing tests' clock starts: Monday 7 July 2025, 09:00 in Vietnam."""
+
+
+@asynccontextmanager
+async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[IntakeDeployment]:
+    """A fresh intake: own schema, topics, agency, credentials, port; stopped by PID after."""
+    deployment = IntakeDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
+    await create_topics(deployment.kafka, [deployment.events_topic, deployment.status_topic])
+    await create_topics(deployment.kafka, [deployment.dead_letter_topic], partitions=1)
+    env = deployment.env()
+    deployment.processes = {name: deployment.process(name, env)
+                            for name in ("intake", "intake-relay", "intake-consumer")}
+    try:
+        for process in deployment.processes.values():
+            process.start()
+        deployment.processes["intake"].wait_http_ready(deployment.base_url)
+        yield deployment
+    finally:
+        for process in deployment.processes.values():
+            process.stop()
+
+
+@asynccontextmanager
+async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
+    """Intake and routing as real processes, sharing topics, credentials and a clock file."""
+    from tests.support.system import INTAKE_PROCESSES, ROUTING_PROCESSES, SystemDeployment
+
+    system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
+    system.set_time(start_at)
+    await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic,
+                                       system.replies_topic])
+    await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
+    env = system.env()
+    system.processes = {name: system.process(name, env) for name in (*INTAKE_PROCESSES, *ROUTING_PROCESSES)}
+    try:
+        for process in system.processes.values():
+            process.start()
+        system.processes["intake"].wait_http_ready(system.base_url)
+        system.processes["routing"].wait_http_ready(system.routing_url)
+        yield system
+    finally:
+        for process in system.processes.values():
+            process.stop()
