@@ -9,9 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 
 from intake.api import router as dossiers_router
@@ -28,7 +25,7 @@ from services.eventstore import EventStore
 from services.kafka import make_producer
 from services.observability import Metrics, configure_logging
 from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
-from services.runtime import ensure_schema, run_worker
+from services.runtime import http_resources, run_worker, worker_resources
 
 DESCRIPTION = """
 Tiếp nhận hồ sơ thủ tục hành chính — receives dossiers at the one-stop desk, online and
@@ -49,29 +46,12 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_schema(settings.database_url, settings.database_schema)
-        pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.store_threads)
-        store = open_store(settings)
-        kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="intake-api")
-        try:
-            await store.open()
-            codes = DossierCodes(pool, settings.database_schema)
-            await codes.create_table()
-            app.state.store = store
-            app.state.codes = codes
+        async with http_resources(app, settings, open_store(settings), "intake-api") as pool:
+            app.state.codes = DossierCodes(pool, settings.database_schema)
+            await app.state.codes.create_table()
             app.state.catalogue = Catalogue.load()
             app.state.clock = clock or clock_from(settings.clock_file)
-            await kafka.bootstrap()
-            app.state.readiness.update({
-                "postgresql": lambda: pool.fetchval("SELECT 1"),
-                "event_store": store.ready,
-                "kafka": kafka.fetch_all_metadata,
-            })
             yield
-        finally:
-            await kafka.close()
-            await store.close()
-            await pool.close()
 
     return create_service_app(
         title="lienthong intake", description=DESCRIPTION, settings=settings,
@@ -83,7 +63,7 @@ async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None
     settings = settings or IntakeSettings()
     configure_logging("intake-relay", settings.log_level)
     producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
-    async with _worker_resources(settings, producer) as store:
+    async with worker_resources(settings, open_store(settings), producer) as store:
         stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
         # The producer has started: a crashed predecessor is fenced and its open
         # transaction aborted, so the topic's committed tail is final.
@@ -99,25 +79,12 @@ async def consumer_main(stop: asyncio.Event, settings: IntakeSettings | None = N
     settings = settings or IntakeSettings()
     configure_logging("intake-consumer", settings.log_level)
     producer = make_producer(settings.kafka_bootstrap_servers, "intake-consumer")
-    async with _worker_resources(settings, producer) as store:
+    async with worker_resources(settings, open_store(settings), producer) as store:
         consumer = TrackingConsumer(
             name="intake-consumer", topics=[settings.status_topic], group_id=settings.consumer_group,
             bootstrap_servers=settings.kafka_bootstrap_servers, store=store, handler=apply_status_change,
             producer=producer, dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
         await consumer.run(stop)
-
-
-@asynccontextmanager
-async def _worker_resources(settings: IntakeSettings, producer: AIOKafkaProducer) -> AsyncIterator[EventStore[IntakeApplication]]:
-    await ensure_schema(settings.database_url, settings.database_schema)
-    store = open_store(settings)
-    try:
-        await store.open()
-        await producer.start()
-        yield store
-    finally:
-        await producer.stop()
-        await store.close()
 
 
 def run_relay() -> None:

@@ -10,9 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
@@ -30,7 +28,7 @@ from services.eventstore import EventStore
 from services.kafka import make_producer
 from services.observability import Metrics, configure_logging
 from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
-from services.runtime import ensure_schema, run_worker
+from services.runtime import ensure_schema, http_resources, run_worker, worker_resources
 
 log = logging.getLogger(__name__)
 
@@ -53,45 +51,13 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_schema(settings.database_url, settings.database_schema)
-        store = open_store(settings)
-        kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="routing-api")
-        pool = None
-        try:
-            await store.open()  # creates the event store and the inbox table
-            pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.store_threads)
-            app.state.store = store
+        async with http_resources(app, settings, open_store(settings), "routing-api") as pool:
             app.state.inbox = InboxQueries(pool, settings.database_schema)
             app.state.clock = clock or clock_from(settings.clock_file)
-            await kafka.bootstrap()
-            app.state.readiness.update({
-                "postgresql": lambda: pool.fetchval("SELECT 1"),
-                "event_store": store.ready,
-                "kafka": kafka.fetch_all_metadata,
-            })
             yield
-        finally:
-            await kafka.close()
-            await store.close()
-            if pool is not None:
-                await pool.close()
 
     return create_service_app(title="lienthong routing", description=DESCRIPTION, settings=settings,
                               lifespan=lifespan, routers=[inbox_router, dossiers_router])
-
-
-@asynccontextmanager
-async def _worker_resources(settings: RoutingSettings,
-                            producer: AIOKafkaProducer) -> AsyncIterator[EventStore[RoutingApplication]]:
-    await ensure_schema(settings.database_url, settings.database_schema)
-    store = open_store(settings)
-    try:
-        await store.open()
-        await producer.start()
-        yield store
-    finally:
-        await producer.stop()
-        await store.close()
 
 
 async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str]) -> None:
@@ -116,7 +82,7 @@ async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
     settings = settings or RoutingSettings()
     configure_logging("routing-relay", settings.log_level)
     producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
-    async with _worker_resources(settings, producer) as store:
+    async with worker_resources(settings, open_store(settings), producer) as store:
         app = store.app
         assert app is not None
         stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
@@ -136,7 +102,7 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
     settings = settings or RoutingSettings()
     configure_logging("routing-consumer", settings.log_level)
     producer = make_producer(settings.kafka_bootstrap_servers, "routing-consumer")
-    async with _worker_resources(settings, producer) as store:
+    async with worker_resources(settings, open_store(settings), producer) as store:
         consumer = TrackingConsumer(
             name="routing-consumer", topics=[settings.intake_topic, settings.agency_replies_topic],
             group_id=settings.consumer_group, bootstrap_servers=settings.kafka_bootstrap_servers, store=store,

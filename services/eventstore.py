@@ -62,6 +62,7 @@ class EventStore(Generic[A]):
     """An application plus the threads that call it."""
 
     def __init__(self, factory: Callable[[], A], *, workers: int = 8, name: str = "eventstore") -> None:
+        self.workers = workers
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._factory = factory
         self.app: A | None = None

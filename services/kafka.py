@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timezone
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 log = logging.getLogger(__name__)
@@ -52,3 +53,25 @@ async def send_dead_letter(
     await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
     log.warning("message sent to dead letters", extra={
         "topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason})
+
+
+class TopicMissingError(RuntimeError):
+    """A topic the process needs does not exist (create it with `lienthong infra up`)."""
+
+
+async def partitions_of(bootstrap_servers: str, topics: list[str]) -> dict[str, list[int]]:
+    """The partitions of each topic, asked of the broker (not a possibly stale cache).
+
+    Raises :class:`TopicMissingError` for a topic the broker does not know.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    found = {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described if d["error_code"] == 0}
+    missing = [t for t in topics if not found.get(t)]
+    if missing:
+        raise TopicMissingError(f"missing Kafka topics: {', '.join(missing)}")
+    return found

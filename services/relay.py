@@ -30,6 +30,7 @@ from eventsourcing.domain import DomainEventProtocol
 from pydantic import BaseModel
 
 from services.eventstore import EventStore, TrackingApplication
+from services.kafka import partitions_of
 from services.observability import Metrics
 from shared_events.envelope import deterministic_event_id, encode
 from shared_events.registry import to_cloud_event
@@ -94,17 +95,15 @@ async def published_position(bootstrap_servers: str, topics: str | Sequence[str]
     Reads each partition backwards in growing windows until it finds a committed
     record of this stream or reaches the start of the partition.
     """
+    topic_list = [topics] if isinstance(topics, str) else list(topics)
+    partitions = await partitions_of(bootstrap_servers, topic_list)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
                                 isolation_level="read_committed", group_id=None)
     await consumer.start()
     try:
         best = 0
-        for topic in [topics] if isinstance(topics, str) else topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if partitions is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
-                partitions = consumer.partitions_for_topic(topic) or set()
-            for partition in sorted(partitions):
+        for topic in topic_list:
+            for partition in partitions[topic]:
                 best = max(best, await _partition_position(consumer, TopicPartition(topic, partition), stream_id))
         return best
     finally:

@@ -1,12 +1,21 @@
-"""Running long-lived workers (relays, consumers) as processes that stop cleanly."""
+"""Running a service's processes: resources opened and closed in one place, workers that stop cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
+from fastapi import FastAPI
+
+from services.eventstore import EventStore
+from services.settings import ServiceSettings
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -34,3 +43,43 @@ async def ensure_schema(database_url: str, schema: str) -> None:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def http_resources(app: FastAPI, settings: ServiceSettings, store: EventStore[Any],
+                         client_id: str) -> AsyncIterator[asyncpg.Pool]:
+    """What every HTTP service opens in its lifespan: its schema, event store, a connection
+    pool for its read side and a Kafka client; each registered as a readiness check."""
+    await ensure_schema(settings.database_url, settings.database_schema)
+    kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id)
+    pool: asyncpg.Pool | None = None
+    try:
+        await store.open()
+        pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=max(2, store.workers))
+        await kafka.bootstrap()
+        app.state.store = store
+        app.state.readiness.update({
+            "postgresql": partial(pool.fetchval, "SELECT 1"),
+            "event_store": store.ready,
+            "kafka": kafka.fetch_all_metadata,
+        })
+        yield pool
+    finally:
+        await kafka.close()
+        await store.close()
+        if pool is not None:
+            await pool.close()
+
+
+@asynccontextmanager
+async def worker_resources(settings: ServiceSettings, store: EventStore[Any],
+                           producer: AIOKafkaProducer) -> AsyncIterator[EventStore[Any]]:
+    """What a relay or consumer process opens: its schema, its event store, its producer."""
+    await ensure_schema(settings.database_url, settings.database_schema)
+    try:
+        await store.open()
+        await producer.start()
+        yield store
+    finally:
+        await producer.stop()
+        await store.close()

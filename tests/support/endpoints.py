@@ -47,7 +47,8 @@ def _from_testcontainers() -> Iterator[Endpoints]:
 def _from_native_infra() -> Iterator[Endpoints]:
     from infra import stack
 
-    was_running = stack.status().running
+    found = stack.status()
+    was_running = found.kafka.running or found.postgres.running
     info = stack.up()
     try:
         yield Endpoints(info.kafka_bootstrap_servers, info.database_url, "native")

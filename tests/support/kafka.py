@@ -73,19 +73,21 @@ async def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interva
 
 async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every committed record of ``topic`` up to its end offsets at the time of the call."""
+    from aiokafka import TopicPartition
+
+    from services.kafka import partitions_of
+
+    known = await partitions_of(bootstrap, [topic])
+    partitions = [TopicPartition(topic, p) for p in known[topic]]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        from aiokafka import TopicPartition
-
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
+        begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for tp in partitions:  # explicit offsets: a lazy seek_to_beginning may race the default reset
+            consumer.seek(tp, begins[tp])
         records: list[ConsumerRecord] = []
         for tp in partitions:
             while await consumer.position(tp) < ends[tp]:

@@ -9,9 +9,7 @@ same time of day N working days later (July 2025 has no public holiday).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from tests.support.intake import bearer
@@ -19,17 +17,6 @@ from tests.support.agencies import AgencySimulator, routed_view
 from tests.support.routing import Hop, at, drive, instant, intake_status, one_hop, step_of, submit
 
 pytestmark = pytest.mark.e2e
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-def tokens(system_tokens: dict[str, str]) -> dict[str, str]:
-    return system_tokens
-
-
 async def test_birth_registration_then_residence_and_health_insurance_in_parallel(system, http, tokens) -> None:
     code = await submit(system, http, tokens, "1.001193", at(7, 9))
     final = await drive(system, http, tokens, code, [

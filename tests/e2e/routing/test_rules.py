@@ -4,9 +4,7 @@ deadlines, apologies, hand-over and withdrawal — all over the real broker and 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from tests.support.agencies import AgencySimulator, result_document, routed_view, step_done
@@ -17,17 +15,6 @@ from tests.support.routing import at, instant, intake_status, step_of, submit
 pytestmark = pytest.mark.e2e
 COMMUNE = "400.10.16690.H40"  # the commune people's committee of locality 16690 from July 2025
 COMMUNE_POLICE = "400.11.16690.H40"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-def tokens(system_tokens: dict[str, str]) -> dict[str, str]:
-    return system_tokens
 
 
 async def copy_dossier(system, http, tokens) -> str:
