@@ -28,7 +28,7 @@ from services.eventstore import EventStore
 from services.kafka import make_producer
 from services.observability import Metrics, configure_logging
 from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
-from services.runtime import ensure_schema, http_resources, run_worker, worker_resources
+from services.runtime import http_resources, open_event_store, run_worker, worker_resources
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,8 @@ async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
     settings = settings or RoutingSettings()
     configure_logging("routing-timer", settings.log_level)
     clock = clock_from(settings.clock_file)
-    await ensure_schema(settings.database_url, settings.database_schema)
     store = open_store(settings)
-    await store.open()
+    await open_event_store(settings, store)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         queries = InboxQueries(pool, settings.database_schema)

@@ -15,10 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
-    IntegrityError,
-    OperationalError,
     ProcessRecorder,
-    ProgrammingError,
     Recording,
     Tracking,
 )
@@ -67,21 +64,14 @@ class EventStore(Generic[A]):
         self._factory = factory
         self.app: A | None = None
 
-    async def open(self, attempts: int = 5) -> A:
-        """Construct the application (creating its tables when missing).
+    async def open(self) -> A:
+        """Construct the application, creating its tables when missing.
 
-        Several processes of one service may start together on an empty schema and race
-        to create the tables; the loser's attempt fails and is simply repeated.
+        Processes that may start together on one schema open their stores one at a time
+        (``services.runtime.open_event_store``): concurrent table creation is not safe.
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                self.app = await self.call_raw(self._factory)
-                return self.app
-            except (IntegrityError, ProgrammingError, OperationalError):
-                if attempt == attempts:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
-        raise AssertionError("unreachable")
+        self.app = await self.call_raw(self._factory)
+        return self.app
 
     async def call_raw(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

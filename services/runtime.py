@@ -36,11 +36,23 @@ def run_worker(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
-async def ensure_schema(database_url: str, schema: str) -> None:
-    """Create the service's schema if it is missing (the event store needs it first)."""
-    conn = await asyncpg.connect(database_url)
+async def open_event_store(settings: ServiceSettings, store: EventStore[Any]) -> None:
+    """Create the service's schema and its event-store tables when missing, then open ``store``.
+
+    A service's processes start together on an empty schema, and PostgreSQL's ``CREATE …
+    IF NOT EXISTS`` is not safe against itself running concurrently (it can fail with a
+    unique violation or "tuple concurrently updated"). So the processes take turns: each
+    holds an advisory lock named after the schema while it creates what is missing.
+    """
+    conn = await asyncpg.connect(settings.database_url)
+    lock = f"lienthong.schema.{settings.database_schema}"
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.database_schema}"')
+            await store.open()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock)
     finally:
         await conn.close()
 
@@ -50,11 +62,10 @@ async def http_resources(app: FastAPI, settings: ServiceSettings, store: EventSt
                          client_id: str) -> AsyncIterator[asyncpg.Pool]:
     """What every HTTP service opens in its lifespan: its schema, event store, a connection
     pool for its read side and a Kafka client; each registered as a readiness check."""
-    await ensure_schema(settings.database_url, settings.database_schema)
     kafka = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id)
     pool: asyncpg.Pool | None = None
     try:
-        await store.open()
+        await open_event_store(settings, store)
         pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=max(2, store.workers))
         await kafka.bootstrap()
         app.state.store = store
@@ -75,9 +86,8 @@ async def http_resources(app: FastAPI, settings: ServiceSettings, store: EventSt
 async def worker_resources(settings: ServiceSettings, store: EventStore[Any],
                            producer: AIOKafkaProducer) -> AsyncIterator[EventStore[Any]]:
     """What a relay or consumer process opens: its schema, its event store, its producer."""
-    await ensure_schema(settings.database_url, settings.database_schema)
     try:
-        await store.open()
+        await open_event_store(settings, store)
         await producer.start()
         yield store
     finally:
