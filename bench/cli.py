@@ -96,12 +96,12 @@ async def measure_intake(deployment: BenchIntake, args: argparse.Namespace, cons
     with console.status(f"Starting intake and intake-relay on port {deployment.port}…"):
         await deployment.start()
     pids = ", ".join(f"{p.name} pid {p.pid}" for p in deployment.processes.values())
-    console.print(f"intake running ({pids}), schema {deployment.schema}, topic {deployment.events_topic}")
+    console.print(f"intake running ({pids}), schema {deployment.intake_schema}, topic {deployment.events_topic}")
     tail = load.TopicTail(deployment.kafka, deployment.events_topic, PARTITIONS)
     await tail.start()
     try:
         async with load.Clients(deployment.base_url, c) as clients:
-            token = await deployment.token(clients[0])
+            token = deployment.portal_token()
             agency_id = load.random_agency_id()
             with progress(console) as bar:
                 task = bar.add_task("warm-up: submissions", total=c)
@@ -160,7 +160,7 @@ async def measure_baselines(deployment: BenchIntake, args: argparse.Namespace, c
     n, c = args.submissions, args.concurrency
     with progress(console) as bar:
         task = bar.add_task("baseline: PostgreSQL INSERT+commit", total=n)
-        pg = await baselines.postgres_inserts(deployment.database_url, deployment.schema, n, c, event_bytes,
+        pg = await baselines.postgres_inserts(deployment.database_url, deployment.intake_schema, n, c, event_bytes,
                                               lambda: bar.advance(task))
         task = bar.add_task("baseline: Kafka send_and_wait", total=n)
         one = await baselines.kafka_send_and_wait(deployment.kafka, deployment.baseline_topic, n, c, event_bytes,

@@ -212,7 +212,7 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
     with console.status(f"Starting intake and routing (ports {system.port}, {system.routing_port})…"):
         await system.start()
     pids = ", ".join(f"{p.name} pid {p.pid}" for p in system.processes.values())
-    console.print(f"intake and routing running ({pids}); schemas {system.schema}, {system.routing_schema}; "
+    console.print(f"intake and routing running ({pids}); schemas {system.intake_schema}, {system.routing_schema}; "
                   f"topics bench.{system.suffix}.*")
     routing_tail = load.TopicTail(system.kafka, system.routing_topic, PARTITIONS, key_of=routing_key)
     inbox_topic = system.agency_inbox_topic(STREAM_AGENCY)
@@ -223,9 +223,9 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
     try:
         async with load.Clients(system.base_url, concurrency) as intake_clients, \
                 load.Clients(system.routing_url, concurrency) as routing_clients:
-            desk = await system.desk_token(intake_clients[0])
-            copy_agency = await system.agency_token(intake_clients[0], COPY_AGENCY)
-            rest_agency = await system.agency_token(intake_clients[0], REST_AGENCY)
+            desk = system.desk_token()
+            copy_agency = system.agency_token(COPY_AGENCY)
+            rest_agency = system.agency_token(REST_AGENCY)
             agency = system.receiving_agency_id
 
             # Warm-up: every connection, routing's consumer and relay, one hand-off chain each.

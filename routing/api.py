@@ -191,6 +191,13 @@ async def list_inbox(
     return [InboxItem(**{**r, "due_soon": r["due_soon_raised"], "overdue": r["overdue_raised"]}) for r in rows]
 
 
+async def _act(request: Request, store: EventStore[RoutingApplication], code: str, step_key: str,
+               principal: Principal, action: str, **details: Any) -> RoutedDossierView:
+    """The calling agency takes ``action`` on one of its steps, now (by the service's clock)."""
+    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), action,
+                              request.app.state.clock.now(), **details))
+
+
 _ERRORS = {403: {"description": "The step is routed to another agency"}, 404: {"description": "Unknown dossier"},
            409: {"description": "The step is not open, or the dossier is closed"}}
 
@@ -199,49 +206,44 @@ _ERRORS = {403: {"description": "The step is routed to another agency"}, 404: {"
 async def claim_step(code: str, step_key: str, request: Request, principal: AgencyActor,
                      store: Store) -> RoutedDossierView:
     """Take the step in hand (nhận xử lý)."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "claim",
-                              request.app.state.clock.now()))
+    return await _act(request, store, code, step_key, principal, "claim")
 
 
 @inbox.post("/{code}/steps/{step_key}/complete", response_model=RoutedDossierView, responses=_ERRORS)
 async def complete_step(code: str, step_key: str, body: Completion, request: Request, principal: AgencyActor,
                         store: Store) -> RoutedDossierView:
     """Finish the step with the result documents' metadata and checksums; the next steps open."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "complete",
-                              request.app.state.clock.now(),
-                              documents=[d.model_dump(mode="json") for d in body.documents]))
+    return await _act(request, store, code, step_key, principal, "complete",
+                      documents=[d.model_dump(mode="json") for d in body.documents])
 
 
 @inbox.post("/{code}/steps/{step_key}/supplement-request", response_model=RoutedDossierView, responses=_ERRORS)
 async def request_supplement(code: str, step_key: str, body: Reason, request: Request, principal: AgencyActor,
                              store: Store) -> RoutedDossierView:
     """Ask the applicant for more documents (form 02; status 5): the clock stops."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "request_supplement",
-                              request.app.state.clock.now(), reason=body.reason))
+    return await _act(request, store, code, step_key, principal, "request_supplement", reason=body.reason)
 
 
 @inbox.post("/{code}/steps/{step_key}/payment-request", response_model=RoutedDossierView, responses=_ERRORS)
 async def request_payment(code: str, step_key: str, body: PaymentRequest, request: Request,
                           principal: AgencyActor, store: Store) -> RoutedDossierView:
     """Ask the applicant to pay (status 6): the clock stops until the payment is recorded."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "request_payment",
-                              request.app.state.clock.now(), amount_vnd=body.amount_vnd, reason=body.reason))
+    return await _act(request, store, code, step_key, principal, "request_payment",
+                      amount_vnd=body.amount_vnd, reason=body.reason)
 
 
 @inbox.post("/{code}/steps/{step_key}/refusal", response_model=RoutedDossierView, responses=_ERRORS)
 async def refuse_step(code: str, step_key: str, body: Reason, request: Request, principal: AgencyActor,
                       store: Store) -> RoutedDossierView:
     """Refuse the dossier with a reason: processing stops (status 8)."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "refuse",
-                              request.app.state.clock.now(), reason=body.reason))
+    return await _act(request, store, code, step_key, principal, "refuse", reason=body.reason)
 
 
 @inbox.post("/{code}/steps/{step_key}/send-back", response_model=RoutedDossierView, responses=_ERRORS)
 async def send_back_step(code: str, step_key: str, body: Reason, request: Request, principal: AgencyActor,
                          store: Store) -> RoutedDossierView:
     """Send the dossier back to the previous step with a reason; that step re-opens."""
-    return to_view(await _run(request, store, code, "act", step_key, _agency_of(principal), "send_back",
-                              request.app.state.clock.now(), reason=body.reason))
+    return await _act(request, store, code, step_key, principal, "send_back", reason=body.reason)
 
 
 @inbox.post("/{code}/apology", response_model=RoutedDossierView, responses=_ERRORS)

@@ -22,17 +22,11 @@ async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[In
     deployment = IntakeDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
     await create_topics(deployment.kafka, [deployment.events_topic, deployment.status_topic])
     await create_topics(deployment.kafka, [deployment.dead_letter_topic], partitions=1)
-    env = deployment.env()
-    deployment.processes = {name: deployment.process(name, env)
-                            for name in ("intake", "intake-relay", "intake-consumer")}
     try:
-        for process in deployment.processes.values():
-            process.start()
-        deployment.processes["intake"].wait_http_ready(deployment.base_url)
+        await deployment.start(("intake", "intake-relay", "intake-consumer"))
         yield deployment
     finally:
-        for process in deployment.processes.values():
-            process.stop()
+        deployment.stop()
 
 
 @asynccontextmanager
@@ -45,14 +39,8 @@ async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime)
     await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic,
                                        system.replies_topic])
     await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
-    env = system.env()
-    system.processes = {name: system.process(name, env) for name in (*INTAKE_PROCESSES, *ROUTING_PROCESSES)}
     try:
-        for process in system.processes.values():
-            process.start()
-        system.processes["intake"].wait_http_ready(system.base_url)
-        system.processes["routing"].wait_http_ready(system.routing_url)
+        await system.start((*INTAKE_PROCESSES, *ROUTING_PROCESSES))
         yield system
     finally:
-        for process in system.processes.values():
-            process.stop()
+        system.stop()

@@ -1,0 +1,265 @@
+"""An isolated deployment of the services on a shared Kafka and PostgreSQL, run as processes.
+
+The end-to-end tests and the bench deploy lienthong this way, many times over on one broker
+and one database, without one deployment seeing another's data:
+
+* every name carries the deployment's label and a random suffix: topics
+  ``<label>.<suffix>.…``, schemas ``<service>_<label>_<suffix>``, consumer groups
+  ``<service>-<label>-<suffix>``;
+* the credentials are a fresh client list (secrets random, stored only as SHA-256) signed
+  with a random key;
+* the HTTP ports are free ones on 127.0.0.1;
+* each service runs as ``python -m services.cli run <name>`` in a session of its own, its
+  output in ``<work_dir>/<name>.log``, stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client_entry(client_id: str, party: str, agency_id: str | None, roles: list[str],
+                 secret: str) -> dict[str, object]:
+    """One entry of a client list (see ``services/dev_clients.yaml``); the secret only as SHA-256."""
+    return {"client_id": client_id, "party": party, "agency_id": agency_id, "roles": roles,
+            "secret_sha256": hashlib.sha256(secret.encode()).hexdigest()}
+
+
+class ServiceProcess:
+    """``lienthong run <name>`` as a child process with its own environment and log file.
+
+    It can be started again after it was stopped or killed: the log file is appended to.
+    """
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_path
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", self.name], cwd=REPO_ROOT,
+                env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time this process has used so far (0 once it is gone)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            assert self.popen is not None
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to this PID, SIGKILL if it has not exited within ``timeout``."""
+        if self.alive():
+            assert self.popen is not None
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Sandbox:
+    """The names, credentials, environment and processes of one isolated deployment."""
+
+    kafka: str
+    database_url: str
+    work_dir: Path
+    label: str
+    suffix: str = field(default_factory=lambda: secrets.token_hex(4))
+    port: int = field(default_factory=free_port)
+    routing_port: int = field(default_factory=free_port)
+    signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    clock_file: Path | None = None
+    """When set, both services read the time from this file instead of the system clock."""
+    timer_interval_seconds: float | None = None
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    # --- names ---------------------------------------------------------------------
+
+    def topic(self, name: str) -> str:
+        return f"{self.label}.{self.suffix}.{name}"
+
+    @property
+    def events_topic(self) -> str:
+        """Intake's dossier events."""
+        return self.topic("intake.dossier-events")
+
+    @property
+    def status_topic(self) -> str:
+        return self.topic("dossier-status")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic("dead-letters")
+
+    @property
+    def routing_topic(self) -> str:
+        return self.topic("routing.dossier-events")
+
+    @property
+    def replies_topic(self) -> str:
+        return self.topic("routing.agency-replies")
+
+    @property
+    def agency_inbox_prefix(self) -> str:
+        return self.topic("agency.")
+
+    def agency_inbox_topic(self, agency_id: str) -> str:
+        return f"{self.agency_inbox_prefix}{agency_id}.inbox"
+
+    @property
+    def intake_schema(self) -> str:
+        return f"intake_{self.label}_{self.suffix}"
+
+    @property
+    def routing_schema(self) -> str:
+        return f"routing_{self.label}_{self.suffix}"
+
+    @property
+    def intake_group(self) -> str:
+        """Intake's status consumer's group."""
+        return f"intake-{self.label}-{self.suffix}"
+
+    @property
+    def routing_group(self) -> str:
+        return f"routing-{self.label}-{self.suffix}"
+
+    @property
+    def base_url(self) -> str:
+        """Intake's."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def routing_url(self) -> str:
+        return f"http://127.0.0.1:{self.routing_port}"
+
+    @property
+    def clients_file(self) -> Path:
+        return self.work_dir / f"clients-{self.suffix}.yaml"
+
+    # --- configuration -------------------------------------------------------------
+
+    def clients(self) -> list[dict[str, object]]:
+        """The client list's entries; a subclass says who may call."""
+        return []
+
+    def environment(self) -> dict[str, str]:
+        """Writes the client list; returns the ``INTAKE_*`` and ``ROUTING_*`` variables."""
+        self.clients_file.parent.mkdir(parents=True, exist_ok=True)
+        self.clients_file.write_text(yaml.safe_dump({"clients": self.clients()}), encoding="utf-8")
+        self.clients_file.chmod(0o600)
+        common = {
+            "ENVIRONMENT": "test",
+            "AUTH_SIGNING_KEY": self.signing_key,
+            "AUTH_CLIENTS_FILE": str(self.clients_file),
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
+            "DATABASE_URL": self.database_url,
+            "STATUS_TOPIC": self.status_topic,
+            "DEAD_LETTER_TOPIC": self.dead_letter_topic,
+            "LOG_LEVEL": "WARNING",
+        }
+        if self.clock_file is not None:
+            common["CLOCK_FILE"] = str(self.clock_file)
+        intake = {**common, "DATABASE_SCHEMA": self.intake_schema, "EVENTS_TOPIC": self.events_topic,
+                  "CONSUMER_GROUP": self.intake_group, "HTTP_PORT": str(self.port)}
+        routing = {**common, "DATABASE_SCHEMA": self.routing_schema, "INTAKE_TOPIC": self.events_topic,
+                   "EVENTS_TOPIC": self.routing_topic, "AGENCY_REPLIES_TOPIC": self.replies_topic,
+                   "AGENCY_INBOX_PREFIX": self.agency_inbox_prefix,
+                   "CONSUMER_GROUP": self.routing_group, "HTTP_PORT": str(self.routing_port)}
+        if self.timer_interval_seconds is not None:
+            routing["TIMER_INTERVAL_SECONDS"] = str(self.timer_interval_seconds)
+        return {**{f"INTAKE_{k}": v for k, v in intake.items()},
+                **{f"ROUTING_{k}": v for k, v in routing.items()}}
+
+    # --- processes -----------------------------------------------------------------
+
+    async def start(self, names: Iterable[str], timeout: float = 90.0) -> None:
+        """Start the named processes; return once every HTTP one among them answers ``/readyz``."""
+        env = self.environment()
+        for name in names:
+            self.processes[name] = ServiceProcess(name, env, self.work_dir / self.suffix / f"{name}.log").start()
+        http = {name: url for name, url in (("intake", self.base_url), ("routing", self.routing_url))
+                if name in self.processes}
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            for name, url in http.items():
+                while True:
+                    self.check_alive()
+                    try:
+                        if (await client.get(f"{url}/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} not ready after {timeout:.0f}s:\n"
+                                           f"{self.processes[name].log_tail()}")
+                    await asyncio.sleep(0.1)
+
+    def check_alive(self) -> None:
+        """Raise, with its log, when a process has exited."""
+        for process in self.processes.values():
+            if not process.alive():
+                raise RuntimeError(f"{process.name} (pid {process.pid}) exited; its log "
+                                   f"{process.log_path}:\n{process.log_tail()}")
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def client_token(self, client_id: str, secret: str) -> str:
+        """A bearer token from intake's token endpoint (a blocking call: for setting up)."""
+        response = httpx.post(f"{self.base_url}/v1/auth/token", timeout=30, data={
+            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+        response.raise_for_status()
+        return response.json()["access_token"]
