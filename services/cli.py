@@ -95,7 +95,7 @@ def up() -> None:
                 console.print(proc.log_tail(logs / f"{spec.name}.log"))
                 raise typer.Exit(f"{spec.name} exited; its log is {logs / f'{spec.name}.log'}")
             bar.update(task, description=f"{spec.name} running (pid {pid})")
-    _print_status(info.kafka_bootstrap_servers, info.database_url)
+    _print_status()
 
 
 def _http_address(spec: ProcessSpec) -> str:
@@ -103,23 +103,30 @@ def _http_address(spec: ProcessSpec) -> str:
     return f"{settings.http_host}:{settings.http_port}"
 
 
-def _print_status(kafka: str, database_url: str) -> None:
+def _print_status() -> None:
+    """One table: Kafka, PostgreSQL and every process, with its state, PID and address."""
     from infra import process as proc
-    from infra import state
+    from infra import stack, state
 
+    infra = stack.status()
     table = Table(title="lienthong")
     table.add_column("process")
     table.add_column("state")
     table.add_column("where")
-    table.add_row("kafka", "", kafka)
-    table.add_row("postgresql", "", database_url.split("@")[-1])
+    broker, database = infra.kafka, infra.postgres
+    table.add_row("kafka", _state(broker.running and broker.answering, broker.pid), broker.bootstrap_servers or "-")
+    table.add_row("postgresql", _state(database.running, database.pid),
+                  f"127.0.0.1:{database.port}/lienthong" if database.port else "-")
     for spec in PROCESSES.values():
         pid = state.read_pid(spec.name)
-        alive = pid is not None and proc.is_alive(pid)
         where = f"http://{_http_address(spec)}/docs" if spec.app_factory else spec.description
-        table.add_row(spec.name, f"running (pid {pid})" if alive else "stopped", where)
+        table.add_row(spec.name, _state(pid is not None and proc.is_alive(pid), pid), where)
     console.print(table)
     console.print(f"logs: {state.state_dir() / 'logs'}   stop with: make down")
+
+
+def _state(running: bool, pid: int | None) -> str:
+    return f"running (pid {pid})" if running else "stopped"
 
 
 @app.command()
@@ -143,10 +150,7 @@ def down(
 @app.command()
 def status() -> None:
     """Show what is running and where."""
-    from infra import stack
-
-    info = stack.status()
-    _print_status(info.kafka_bootstrap_servers, info.database_url)
+    _print_status()
 
 
 @clients_app.command("add")
