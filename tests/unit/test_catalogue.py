@@ -87,9 +87,25 @@ def test_the_same_day_procedure_has_a_three_pm_cutoff(catalogue):
     assert (limit.value, limit.cutoff) == (0, time(15, 0))
 
 
-def test_the_death_registration_offers_the_three_follow_on_procedures(catalogue):
+def test_the_death_registration_offers_the_four_follow_on_procedures_of_its_route(catalogue):
     options = in_force(catalogue, "1.001233").option_keys
-    assert options == {"residence_deletion", "funeral_allowance", "survivor_benefit"}
+    assert options == {"residence_deletion", "funeral_allowance", "survivor_benefit", "welfare_funeral_support"}
+
+
+def test_every_option_a_route_can_skip_is_one_the_catalogue_lets_the_applicant_choose(catalogue):
+    from routing.routes import RouteBook
+
+    for route in RouteBook.load().routes:
+        procedure = catalogue.find(route.procedure_code, route.effective_from)
+        assert procedure is not None, f"{route.procedure_code} {route.version} starts before the catalogue"
+        assert set(route.options) <= procedure.option_keys, route.procedure_code
+
+
+def test_the_birth_and_death_groups_can_be_received_before_and_after_1_july_2025(catalogue):
+    for code in ("1.001193", "1.001233"):
+        before, after = in_force(catalogue, code, date(2025, 6, 30)), in_force(catalogue, code, date(2025, 7, 1))
+        assert (before.version, after.version) == ("2025.01", "2025.07")
+        assert before.documents == after.documents and before.options == after.options
 
 
 def test_the_version_in_force_on_30_june_2025_has_districts_and_on_1_july_2025_has_none(catalogue):
