@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.auth import ClientRegistry, TokenIssuer, token_router
 from services.observability import Metrics, configure_logging, correlation_middleware
-from services.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from services.problems import PROBLEM_MEDIA_TYPE, document_problems, install_problem_handlers
 from services.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -58,6 +58,7 @@ def create_service_app(
     app.include_router(_operations_router(metrics))
     for router in routers:
         app.include_router(router)
+    document_problems(app)
     return app
 
 

@@ -119,7 +119,40 @@ def test_a_missing_field_is_named_in_the_422_problem(client: TestClient) -> None
     response = client.post("/stamps", json={"code": "1234"})
 
     body = assert_problem(response, 422, "validation-failed")
-    assert body["errors"] == [{"name": "copies", "code": "missing", "reason": "Field required"}]
+    assert body["errors"] == [{"name": "copies", "code": "missing", "reason": "Thiếu trường bắt buộc"}]
+
+
+def test_validation_reasons_are_in_vietnamese_with_the_limits_filled_in(client: TestClient) -> None:
+    response = client.post("/stamps", json={"code": "12", "copies": 0})
+
+    reasons = {e["name"]: e["reason"] for e in assert_problem(response, 422, "validation-failed")["errors"]}
+    assert reasons == {"code": "Không đúng định dạng", "copies": "Phải lớn hơn 0"}
+
+
+def test_json_that_is_not_utf_8_is_a_400_malformed_json_problem(client: TestClient) -> None:
+    response = client.post("/stamps", content=b"N\xff\x11{", headers={"Content-Type": "application/json"})
+
+    assert assert_problem(response, 400, "malformed-json")["title"] == "Dữ liệu gửi lên không phải JSON hợp lệ"
+
+
+def test_a_broken_form_is_a_400_malformed_body_problem_in_vietnamese(client: TestClient) -> None:
+    response = client.post("/v1/auth/token", content=b"\xff\xfe=%%%",
+                           headers={"Content-Type": "multipart/form-data; boundary=x"})
+
+    assert assert_problem(response, 400, "malformed-body")["title"] == "Không đọc được dữ liệu gửi lên"
+
+
+def test_the_openapi_document_describes_every_error_as_problem_json(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+
+    operation = document["paths"]["/stamps"]["post"]
+    assert {"400", "422"} <= set(operation["responses"])
+    for status, response in operation["responses"].items():
+        if status.startswith(("4", "5")):
+            assert list(response["content"]) == [PROBLEM_MEDIA_TYPE]
+    assert "ProblemDetail" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "422" not in document["paths"]["/healthz"]["get"]["responses"]
 
 
 def test_malformed_json_is_a_400_malformed_json_problem(client: TestClient) -> None:
