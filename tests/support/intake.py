@@ -26,7 +26,10 @@ class IntakeDeployment(Sandbox):
     label: str = "test"
     agency_id: str = field(default_factory=random_agency_id)
     other_agency_id: str = field(default_factory=random_agency_id)
-    secrets: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.secrets = {party: secrets.token_urlsafe(24) for party in PARTIES}
 
     def client_id(self, party: str) -> str:
         return f"{party}-{self.suffix}"
@@ -34,7 +37,6 @@ class IntakeDeployment(Sandbox):
     def clients(self) -> list[dict[str, object]]:
         entries = []
         for party, (kind, agency, roles) in PARTIES.items():
-            self.secrets[party] = self.secrets.get(party) or secrets.token_urlsafe(24)
             agency_id = {"AGENCY": self.agency_id, "OTHER": self.other_agency_id}.get(agency or "")
             entries.append(client_entry(self.client_id(party), kind, agency_id, roles, self.secrets[party]))
         return entries

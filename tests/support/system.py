@@ -25,8 +25,10 @@ class SystemDeployment(IntakeDeployment):
     timer_interval_seconds: float | None = 0.2
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.clock_file = self.work_dir / f"clock-{self.suffix}.txt"
         self.agency_ids = sorted({a.id for a in Geography.load().agencies})
+        self.secrets.update({f"agency:{agency_id}": secrets.token_urlsafe(24) for agency_id in self.agency_ids})
 
     @property
     def clock(self) -> FileClock:
@@ -38,12 +40,9 @@ class SystemDeployment(IntakeDeployment):
 
     def clients(self) -> list[dict[str, object]]:
         entries = super().clients()
-        for agency_id in self.agency_ids:
-            party = f"agency:{agency_id}"
-            self.secrets[party] = self.secrets.get(party) or secrets.token_urlsafe(24)
-            entries.append(client_entry(self.agency_client_id(agency_id), "agency", agency_id,
-                                        ["dossier:read", "inbox:act"], self.secrets[party]))
-        return entries
+        return entries + [client_entry(self.agency_client_id(agency_id), "agency", agency_id,
+                                       ["dossier:read", "inbox:act"], self.secrets[f"agency:{agency_id}"])
+                          for agency_id in self.agency_ids]
 
     def set_time(self, moment: datetime) -> None:
         self.clock.set(moment)

@@ -19,6 +19,7 @@ from intake.catalogue import (
     ProcedureVersion,
     check_submission,
 )
+from routing.routes import RouteBook
 
 SCENARIO_CODES = ("1.001193", "1.001233", "1.004227", "2.001610", "2.000488", "2.000635")
 PDF = "application/pdf"
@@ -93,8 +94,6 @@ def test_the_death_registration_offers_the_four_follow_on_procedures_of_its_rout
 
 
 def test_every_option_a_route_can_skip_is_one_the_catalogue_lets_the_applicant_choose(catalogue):
-    from routing.routes import RouteBook
-
     for route in RouteBook.load().routes:
         procedure = catalogue.find(route.procedure_code, route.effective_from)
         assert procedure is not None, f"{route.procedure_code} {route.version} starts before the catalogue"
