@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
+    IntegrityError,
     ProcessRecorder,
     Recording,
     Tracking,
@@ -22,6 +23,26 @@ from eventsourcing.persistence import (
 
 T = TypeVar("T")
 A = TypeVar("A", bound="TrackingApplication")
+
+
+class ConcurrentChangeError(Exception):
+    """Another writer kept changing the same aggregate; the command was re-applied and gave up (409)."""
+
+
+def retry_on_conflict(change: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run ``change`` (load → act → save) again when its save lost a version race.
+
+    ``change`` must reload what it changes on every call, so a command that commutes with
+    the concurrent one (say, parallel steps of two agencies) succeeds on a later attempt,
+    and one that conflicts with it fails on re-application with its own domain error.
+    After ``attempts`` lost races :class:`ConcurrentChangeError` is raised.
+    """
+    for _ in range(attempts):
+        try:
+            return change()
+        except IntegrityError:
+            continue
+    raise ConcurrentChangeError(f"gave up after {attempts} concurrent changes")
 
 
 class TrackingApplication(Application):

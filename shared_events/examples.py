@@ -20,6 +20,8 @@ from shared_events.contracts import (
     DossierRefusedAtIntake,
     DossierStatusChanged,
     DossierSubmitted,
+    DossierWithdrawalDeclined,
+    DossierWithdrawalRequested,
     DossierWithdrawn,
     NationalStatus,
     ResultDelivery,
@@ -114,6 +116,18 @@ def _withdrawn(**overrides: Any) -> DossierWithdrawn:
     return DossierWithdrawn(**{**fields, **overrides})
 
 
+def _withdrawal_requested(**overrides: Any) -> DossierWithdrawalRequested:
+    fields = dict(dossier_code=random_dossier_code(), requested_by=f"portal:{uuid4()}",
+                  reason="Công dân không còn nhu cầu", requested_at=_now())
+    return DossierWithdrawalRequested(**{**fields, **overrides})
+
+
+def _withdrawal_declined(**overrides: Any) -> DossierWithdrawalDeclined:
+    fields = dict(dossier_code=random_dossier_code(), national_status=NationalStatus.DONE_AWAITING_HANDOVER,
+                  reason="Hồ sơ đã giải quyết xong", declined_at=_now())
+    return DossierWithdrawalDeclined(**{**fields, **overrides})
+
+
 def _status_changed(**overrides: Any) -> DossierStatusChanged:
     fields = dict(
         dossier_code=random_dossier_code(),
@@ -175,7 +189,9 @@ EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
     DossierAccepted: _accepted,
     DossierRefusedAtIntake: _refused,
     DossierWithdrawn: _withdrawn,
+    DossierWithdrawalRequested: _withdrawal_requested,
     DossierStatusChanged: _status_changed,
+    DossierWithdrawalDeclined: _withdrawal_declined,
 }
 
 

@@ -7,7 +7,7 @@ consumer written in another language sees the constraint the Python model enforc
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
@@ -23,6 +23,17 @@ PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z._-]{1,60}$"
 
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""No instant a request or a message carries is earlier than this."""
+
+LATEST_AHEAD = timedelta(days=5 * 366)
+"""Nor later than this far ahead of the wall clock (appointments, due times)."""
+
+
+def latest_instant() -> datetime:
+    """The latest instant accepted now: the wall clock plus :data:`LATEST_AHEAD`."""
+    return datetime.now(timezone.utc) + LATEST_AHEAD
+
 
 def _to_utc(value: object) -> datetime:
     """Accept an aware ``datetime`` or an RFC 3339 string; return it converted to UTC."""
@@ -37,7 +48,15 @@ def _to_utc(value: object) -> datetime:
         raise ValueError("must be an RFC 3339 timestamp string or an aware datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset (a naive datetime is ambiguous)")
-    return value.astimezone(timezone.utc)
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is outside the range of representable instants") from None
+    if utc < EARLIEST_INSTANT:
+        raise ValueError(f"must not be before {EARLIEST_INSTANT.isoformat()}")
+    if utc > latest_instant():
+        raise ValueError(f"must not be more than {LATEST_AHEAD.days} days ahead of now")
+    return utc
 
 
 def _dossier_code_has_a_real_date(code: str) -> str:
@@ -54,7 +73,10 @@ UtcDatetime = Annotated[
     BeforeValidator(_to_utc),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
 ]
-"""An instant: aware datetime (or RFC 3339 string), always normalised to UTC; serialised with ``Z``."""
+"""An instant: aware datetime (or RFC 3339 string), always normalised to UTC; serialised with ``Z``.
+
+Bounded: not before :data:`EARLIEST_INSTANT`, not more than :data:`LATEST_AHEAD` ahead of the
+wall clock, so no arithmetic on it (working-day calendars, offsets) can overflow."""
 
 AgencyId = Annotated[
     str,

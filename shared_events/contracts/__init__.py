@@ -9,8 +9,9 @@ from shared_events.contracts.intake import (
     DossierRefusedAtIntake,
     DossierSubmitted,
     DossierWithdrawn,
+    DossierWithdrawalRequested,
 )
-from shared_events.contracts.status import DossierStatusChanged
+from shared_events.contracts.status import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.values import (
     Applicant,
     Channel,
@@ -36,6 +37,8 @@ __all__ = [
     "DossierStatusChanged",
     "DossierSubmitted",
     "DossierWithdrawn",
+    "DossierWithdrawalDeclined",
+    "DossierWithdrawalRequested",
     "NationalStatus",
     "ResultDelivery",
     "SubmittedDocument",

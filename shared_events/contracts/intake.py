@@ -81,7 +81,8 @@ class DossierRefusedAtIntake(Contract):
 
 
 class DossierWithdrawn(Contract):
-    """The applicant withdrew the dossier (công dân rút hồ sơ; national status 7)."""
+    """Deprecated for new dossiers: intake no longer decides a withdrawal (routing owns status 7,
+    see docs/STATUS.md); kept so that events already on the topic can still be read."""
 
     TYPE: ClassVar[str] = "vn.lienthong.intake.dossier.withdrawn"
     VERSION: ClassVar[int] = 1
@@ -92,5 +93,24 @@ class DossierWithdrawn(Contract):
     withdrawn_at: UtcDatetime
 
 
-CONTRACTS: tuple[type[Contract], ...] = (DossierSubmitted, DossierAccepted, DossierRefusedAtIntake, DossierWithdrawn)
+class DossierWithdrawalRequested(Contract):
+    """The applicant asked to withdraw the dossier (yêu cầu rút hồ sơ).
+
+    Intake records the request; routing, which knows where the dossier stands, decides it:
+    it publishes ``DossierStatusChanged`` with status 7 when the withdrawal takes effect, or
+    :class:`~shared_events.contracts.status.DossierWithdrawalDeclined` when it comes too late.
+    """
+
+    TYPE: ClassVar[str] = "vn.lienthong.intake.dossier.withdrawal-requested"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = INTAKE_DOSSIER_EVENTS
+
+    dossier_code: DossierCode
+    requested_by: PartyId
+    reason: LongText
+    requested_at: UtcDatetime
+
+
+CONTRACTS: tuple[type[Contract], ...] = (
+    DossierSubmitted, DossierAccepted, DossierRefusedAtIntake, DossierWithdrawn, DossierWithdrawalRequested)
 UPCASTERS: tuple[Upcaster, ...] = ()

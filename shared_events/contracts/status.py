@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared_events.contracts.base import Contract, Upcaster
 from shared_events.contracts.values import NationalStatus
 from shared_events.scalars import AgencyId, DossierCode, LongText, UtcDatetime
@@ -32,5 +34,19 @@ class DossierStatusChanged(Contract):
     changed_at: UtcDatetime
 
 
-CONTRACTS: tuple[type[Contract], ...] = (DossierStatusChanged,)
+class DossierWithdrawalDeclined(Contract):
+    """Routing declined the applicant's withdrawal: the dossier was already done, closed or
+    handed over when the request arrived (the status stays as it was)."""
+
+    TYPE: ClassVar[str] = "vn.lienthong.dossier.withdrawal.declined"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = DOSSIER_STATUS
+
+    dossier_code: DossierCode
+    national_status: NationalStatus = Field(description="The status the dossier keeps.")
+    reason: LongText
+    declined_at: UtcDatetime
+
+
+CONTRACTS: tuple[type[Contract], ...] = (DossierStatusChanged, DossierWithdrawalDeclined)
 UPCASTERS: tuple[Upcaster, ...] = ()
