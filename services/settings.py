@@ -37,7 +37,14 @@ class ServiceSettings(BaseSettings):
     database_schema: str = "public"
     auth_signing_key: str = DEV_SIGNING_KEY
     auth_clients_file: Path = DEV_CLIENTS_FILE
-    auth_token_ttl_seconds: int = Field(default=3600, gt=0)
+    auth_token_ttl_seconds: int = Field(default=3600, gt=0, le=86400)
+    auth_failed_attempts_limit: int = Field(default=10, gt=0, description="failed token requests allowed "
+                                            "per client id, and per address, in each window")
+    auth_failed_attempts_window_seconds: float = Field(default=60.0, gt=0)
+    http_max_body_bytes: int = Field(default=1_048_576, gt=0, description="larger request bodies get 413")
+    database_pool_size: int = Field(default=4, gt=0, le=64, description="PostgreSQL connections per process "
+                                    "for the event store (the read side has its own, as small)")
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     dead_letter_topic: str = "lienthong.dead-letters"
     log_level: str = "INFO"
     clock_file: Path | None = None
