@@ -20,6 +20,8 @@ from services.observability import Metrics, configure_logging, correlation_middl
 from services.problems import PROBLEM_MEDIA_TYPE, document_problems, install_problem_handlers
 from services.settings import ServiceSettings
 
+READINESS_TIMEOUT_SECONDS = 2.0
+
 ReadinessCheck = Callable[[], Awaitable[None]]
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -36,7 +38,9 @@ def create_service_app(
     """An app with auth, problem+json errors, ``/healthz``, ``/readyz`` and ``/metrics``.
 
     ``lifespan(app)`` opens the service's resources, stores them on ``app.state`` and
-    adds named checks to ``app.state.readiness``; ``/readyz`` is 200 only when all pass.
+    adds named checks to ``app.state.readiness``; ``/readyz`` is 200 only when all pass,
+    except those named in ``app.state.degradable``: while one of these fails the service is
+    still ready, ``"status": "degraded"``.
     """
     metrics = metrics or Metrics()
 
@@ -48,6 +52,7 @@ def create_service_app(
         app.state.client_registry = ClientRegistry.load(settings.auth_clients_file)
         app.state.token_issuer = TokenIssuer(settings.auth_signing_key, settings.auth_token_ttl_seconds)
         app.state.readiness = {}
+        app.state.degradable = set()
         async with lifespan(app):
             yield
 
@@ -62,6 +67,14 @@ def create_service_app(
     return app
 
 
+async def _probe(check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_SECONDS)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means this dependency is not available
+        return f"failed: {type(exc).__name__}: {exc}"[:300]
+
+
 def _operations_router(metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -70,24 +83,28 @@ def _operations_router(metrics: Metrics) -> APIRouter:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @router.get("/readyz", responses={503: {"description": "A dependency is not reachable"}})
+    @router.get("/readyz", responses={503: {"description": "A dependency the service needs is not reachable"}})
     async def readyz(request: Request) -> JSONResponse:
-        """Readiness: every dependency (PostgreSQL, Kafka) answers within 2 s."""
+        """Readiness: what the process can still serve.
+
+        Every dependency is checked (2 s each, at once).  Ready (200) when every required
+        one answers — ``"status": "ready"``, or ``"degraded"`` naming a failed dependency
+        the service can work without for a while (Kafka for an HTTP service: events are
+        stored and published later).  503 problem+json when a required one (PostgreSQL) fails.
+        """
         checks: dict[str, ReadinessCheck] = request.app.state.readiness
-        results: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                await asyncio.wait_for(check(), timeout=2.0)
-                results[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready
-                results[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
-        ready = all(v == "ok" for v in results.values())
-        if ready:
+        degradable: set[str] = request.app.state.degradable
+        outcomes = await asyncio.gather(*(_probe(check) for check in checks.values()))
+        results = dict(zip(checks, outcomes, strict=True))
+        failed = {name for name, outcome in results.items() if outcome != "ok"}
+        if not failed:
             return JSONResponse({"status": "ready", "checks": results})
+        if failed <= degradable:
+            return JSONResponse({"status": "degraded", "degraded": sorted(failed), "checks": results})
         return JSONResponse(
             {"type": "https://lienthong.gov.vn/problems/not-ready", "title": "Dịch vụ chưa sẵn sàng",
              "status": 503, "checks": results},
-            status_code=503, media_type=PROBLEM_MEDIA_TYPE)
+            status_code=503, media_type=PROBLEM_MEDIA_TYPE, headers={"Retry-After": "5"})
 
     @router.get("/metrics", response_class=Response)
     async def metrics_endpoint() -> Response:

@@ -2,12 +2,18 @@
 
 For every message the handler loads aggregates, acts, and returns what to save; the new
 events and the consumed position (``<topic>:<partition>`` → offset) are written in one
-PostgreSQL transaction.  On (re)assignment of a partition the consumer seeks to the
-position after the last one recorded in PostgreSQL — Kafka's committed offsets are kept
-only for monitoring.  A message that cannot be decoded, or that the handler rejects with
-:class:`UnprocessableMessage`, goes to the dead-letter topic with the reason, its
-position is recorded, and the consumer goes on.  Any other error (database or broker
-unavailable) is retried: the message is never skipped.
+PostgreSQL transaction.  On (re)assignment of a partition the consumer loads the position
+recorded in PostgreSQL and seeks past it — Kafka's committed offsets are kept only for
+monitoring.
+
+* **Redelivery is not an error.**  The consumer keeps the tracked position of each
+  partition it owns (loaded on assignment, advanced on every apply); a record at or below
+  it is skipped before it reaches the handler.  Records of a partition revoked while its
+  batch was being applied are dropped: the partition's next owner starts from PostgreSQL.
+* **Only infrastructure failures are retried** (``services.failures``), with capped
+  exponential backoff and jitter, logged at most once per interval.  Any other error from
+  decoding or from the handler sends the message to the dead-letter topic with the reason
+  ``<ExceptionType>: <message>``, its position is recorded, and the consumer goes on.
 """
 
 from __future__ import annotations
@@ -17,18 +23,24 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, Tracking
 from pydantic import BaseModel
 
 from services.eventstore import EventStore, TrackingApplication
+from services.failures import is_infrastructure_error
 from services.kafka import send_dead_letter
-from services.observability import Metrics, correlation_id_var, dossier_code_var
-from shared_events import CloudEvent, ContractError, EnvelopeError, decode, from_cloud_event
+from services.observability import Metrics, ThrottledLog, correlation_id_var, dossier_code_var
+from services.retrying import INITIAL_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, Backoff, retry_while_unavailable
+from shared_events import CloudEvent, decode, from_cloud_event
 
 log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 5
+"""How often a reaction that lost a version race with another writer is re-applied before it
+is dead-lettered (a reaction that always conflicts, e.g. creates an aggregate that exists)."""
 
 Handler = Callable[[Any, BaseModel, CloudEvent], Sequence[Any]]
 """``handler(app, contract, envelope) -> objects to save`` — runs on the store's threads."""
@@ -47,7 +59,7 @@ class _SeekToTrackedPositions(ConsumerRebalanceListener):
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self._runner.seek_to_tracked(assigned)
@@ -68,7 +80,9 @@ class TrackingConsumer:
         producer: AIOKafkaProducer,
         dead_letter_topic: str,
         metrics: Metrics,
-        retry_backoff_seconds: float = 0.5,
+        retry_backoff_seconds: float = INITIAL_BACKOFF_SECONDS,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+        max_batch: int = 200,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -77,7 +91,11 @@ class TrackingConsumer:
         self._producer = producer
         self._dead_letter_topic = dead_letter_topic
         self._metrics = metrics
-        self._backoff = retry_backoff_seconds
+        self._backoff = (retry_backoff_seconds, max(retry_backoff_seconds, max_backoff_seconds))
+        self._max_batch = max_batch
+        self._positions: dict[TopicPartition, int] = {}
+        """The last applied (or dead-lettered) offset of each partition this consumer owns; -1: none."""
+        self._retry_log = ThrottledLog(log)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -85,6 +103,7 @@ class TrackingConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            retry_backoff_ms=500,
         )
 
     @property
@@ -92,78 +111,159 @@ class TrackingConsumer:
         assert self._store.app is not None
         return self._store.app
 
+    def forget(self, partitions: Any) -> None:
+        """Partitions revoked: drop their positions, so their in-flight records are not applied."""
+        for tp in partitions:
+            self._positions.pop(TopicPartition(tp.topic, tp.partition), None)
+
     async def seek_to_tracked(self, partitions: Any) -> None:
         for tp in partitions:
-            position = await self._store.call(self.app.position, tracking_name(tp.topic, tp.partition))
+            tp = TopicPartition(tp.topic, tp.partition)
+            position = await self._tracked(tp)
+            self._positions[tp] = -1 if position is None else position
             if position is None:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, position + 1)
 
+    async def _tracked(self, tp: TopicPartition) -> int | None:
+        name = tracking_name(tp.topic, tp.partition)
+        return await retry_while_unavailable(
+            lambda: self._store.call(self.app.position, name), what="reading a tracked position", logger=log)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
-        await self._consumer.start()
+        await retry_while_unavailable(self._consumer.start, what=f"{self.name}: connecting to Kafka",
+                                      logger=log, stop=stop)
         self._consumer.subscribe(self._topics, listener=_SeekToTrackedPositions(self))
         try:
             while not stop.is_set():
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self._apply_with_retry(record, stop)
-                        if stop.is_set():
-                            return
-                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    applied = await self._apply_batch(tp, records, stop)
+                    if stop.is_set():
+                        return
+                    if applied is not None:
+                        await self._commit(tp, applied)
         finally:
             await self._consumer.stop()
 
+    async def _apply_batch(self, tp: TopicPartition, records: Sequence[ConsumerRecord],
+                           stop: asyncio.Event) -> int | None:
+        """Apply a partition's records while it stays assigned; the last offset applied."""
+        last: int | None = None
+        for record in records:
+            if tp not in self._positions:
+                self._metrics.messages_consumed.labels(record.topic, "revoked-in-flight").inc()
+                break
+            await self._apply_with_retry(record, stop)
+            if stop.is_set():
+                break
+            last = record.offset
+        return last
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        """Kafka's committed offset is for monitoring only: a failed commit is not an error."""
+        if tp not in self._positions:
+            return
+        try:
+            await self._consumer.commit({tp: offset + 1})
+        except Exception as exc:  # noqa: BLE001 - positions live in PostgreSQL
+            log.debug("committing an offset to Kafka failed", extra={"error": repr(exc)})
+
     async def _apply_with_retry(self, record: ConsumerRecord, stop: asyncio.Event) -> None:
+        backoff = Backoff(*self._backoff)
         while True:
             try:
                 await self.apply(record)
                 return
-            except Exception:  # noqa: BLE001 - transient: retry, never skip
-                log.exception("applying a message failed; retrying",
-                              extra={"topic": record.topic, "offset": record.offset})
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                self._metrics.retries.labels("consume").inc()
+                self._retry_log.error("applying a message failed: a dependency is unavailable; retrying",
+                                      extra={"topic": record.topic, "partition": record.partition,
+                                             "offset": record.offset,
+                                             "error": f"{type(exc).__name__}: {exc}"[:500]})
                 if stop.is_set():
                     raise
-                await asyncio.sleep(self._backoff)
+                await backoff.wait(stop)
+                if stop.is_set():
+                    raise
+                if TopicPartition(record.topic, record.partition) not in self._positions and self._subscribed:
+                    return  # revoked while we waited: its next owner applies it
+
+    @property
+    def _subscribed(self) -> bool:
+        return bool(self._consumer.subscription())
 
     async def apply(self, record: ConsumerRecord) -> None:
-        """Apply one record exactly once (or dead-letter it), recording its position."""
+        """Apply one record exactly once (or dead-letter it), recording its position.
+
+        Raises only infrastructure errors (the caller retries them).
+        """
+        tp = TopicPartition(record.topic, record.partition)
+        if tp not in self._positions:
+            position = await self._store.call(self.app.position, tracking_name(record.topic, record.partition))
+            self._positions[tp] = -1 if position is None else position
+        if record.offset <= self._positions[tp]:
+            self._metrics.messages_consumed.labels(record.topic, "already-applied").inc()
+            return
+        outcome = await self._apply_new(record)
+        if tp in self._positions:
+            self._positions[tp] = max(self._positions[tp], record.offset)
+        self._metrics.messages_consumed.labels(record.topic, outcome).inc()
+
+    async def _apply_new(self, record: ConsumerRecord) -> str:
         tracking = Tracking(tracking_name(record.topic, record.partition), record.offset)
         try:
             envelope = decode(record.value or b"")
             contract = from_cloud_event(envelope)
-        except (EnvelopeError, ContractError) as exc:
-            await self._dead_letter(record, tracking, f"undecodable: {exc}")
-            return
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            return await self._dead_letter(record, tracking, exc)
         dossier_token = dossier_code_var.set(envelope.subject)
         correlation_token = correlation_id_var.set(envelope.correlationid)
         try:
-            await self._store.call(self._handle_and_save, tracking, contract, envelope)
-            self._metrics.messages_consumed.labels(record.topic, "applied").inc()
-        except UnprocessableMessage as exc:
-            await self._dead_letter(record, tracking, f"unprocessable: {exc}")
-        except IntegrityError:
-            # Either this position was recorded before (the message was applied already)
-            # or another writer changed the same aggregate concurrently (retry).
-            recorded = await self._store.call(self.app.position, tracking.application_name)
-            if recorded is None or recorded < record.offset:
-                raise
-            self._metrics.messages_consumed.labels(record.topic, "already-applied").inc()
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                try:
+                    await self._store.call(self._handle_and_save, tracking, contract, envelope)
+                    return "applied"
+                except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        raise
+                    if await self._recorded_at_or_after(record):
+                        # Applied meanwhile (by this process before a rebalance, or by another
+                        # member): the handler refused a repeat, or the position was taken.
+                        return "already-applied"
+                    if isinstance(exc, IntegrityError) and attempt < CONFLICT_ATTEMPTS:
+                        continue  # lost a version race with another writer: reload and re-apply
+                    return await self._dead_letter(record, tracking, exc)
+            raise AssertionError("unreachable")
         finally:
             dossier_code_var.reset(dossier_token)
             correlation_id_var.reset(correlation_token)
+
+    async def _recorded_at_or_after(self, record: ConsumerRecord) -> bool:
+        recorded = await self._store.call(self.app.position, tracking_name(record.topic, record.partition))
+        return recorded is not None and recorded >= record.offset
 
     def _handle_and_save(self, tracking: Tracking, contract: BaseModel, envelope: CloudEvent) -> None:
         objs = self._handler(self.app, contract, envelope)
         self.app.save_reaction(tracking, objs)
 
-    async def _dead_letter(self, record: ConsumerRecord, tracking: Tracking, reason: str) -> None:
+    async def _dead_letter(self, record: ConsumerRecord, tracking: Tracking, exc: BaseException) -> str:
+        reason = dead_letter_reason(exc)
         await send_dead_letter(self._producer, self._dead_letter_topic, record, consumer=self.name, reason=reason)
         self._metrics.dead_letters.labels(record.topic).inc()
-        self._metrics.messages_consumed.labels(record.topic, "dead-lettered").inc()
         try:
             await self._store.call(self.app.process_recorder.insert_tracking, tracking)
         except IntegrityError:
             pass
+        return "dead-lettered"
+
+
+def dead_letter_reason(exc: BaseException) -> str:
+    """``<ExceptionType>: <message>``, as the dead letter's ``dlq-reason`` says it."""
+    return f"{type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ pool and a service's application object; coroutines call the application through
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -20,6 +21,9 @@ from eventsourcing.persistence import (
     Recording,
     Tracking,
 )
+from eventsourcing.postgres import PostgresFactory
+
+from services.settings import POSTGRES_CALL_TIMEOUT
 
 T = TypeVar("T")
 A = TypeVar("A", bound="TrackingApplication")
@@ -76,13 +80,51 @@ class TrackingApplication(Application):
         return self.process_recorder.max_tracking_id(name)
 
 
+LIBRARY_ATTEMPTS = 10
+"""The library retries every recorder call on ``OperationalError`` this many times (``@retry``)."""
+
+
+class ResilientPostgresFactory(PostgresFactory):
+    """``eventsourcing.postgres`` with time-outs a service can live through an outage with.
+
+    The library waits ``POSTGRES_CONNECT_TIMEOUT`` (whole seconds) for a pooled connection on
+    each of its ten attempts per call: with PostgreSQL down a call hung 16–50 s.  Given
+    :data:`~services.settings.POSTGRES_CALL_TIMEOUT` (seconds, a float), this factory waits a
+    tenth of it per attempt, so a call fails after about that long, and gives libpq a connect
+    time-out of half of it; pre-ping (``POSTGRES_PRE_PING``) discards connections a restart
+    of the server left stale.
+    """
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        call_timeout = self.env.get(POSTGRES_CALL_TIMEOUT)
+        if call_timeout:
+            pool = self.datastore.pool
+            pool.timeout = float(call_timeout) / LIBRARY_ATTEMPTS
+            assert isinstance(pool.kwargs, dict)
+            pool.kwargs["connect_timeout"] = max(1, math.ceil(float(call_timeout) / 2))
+
+
+def pool_size_of(app: Application) -> int | None:
+    """How many connections the application's recorder may hold (None: not a pooled store)."""
+    datastore = getattr(app.recorder, "datastore", None)
+    pool = getattr(datastore, "pool", None)
+    return getattr(pool, "max_size", None)
+
+
 class EventStore(Generic[A]):
-    """An application plus the threads that call it."""
+    """An application plus the threads that call it.
+
+    At most as many calls run at once as the store's connection pool has connections
+    (others wait on the event loop, not in the pool), so a call never times out waiting
+    for a connection another call of this process holds.
+    """
 
     def __init__(self, factory: Callable[[], A], *, workers: int = 8, name: str = "eventstore") -> None:
         self.workers = workers
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._factory = factory
+        self._slots = asyncio.Semaphore(workers)
         self.app: A | None = None
 
     async def open(self) -> A:
@@ -92,11 +134,16 @@ class EventStore(Generic[A]):
         (``services.runtime.open_event_store``): concurrent table creation is not safe.
         """
         self.app = await self.call_raw(self._factory)
+        pool_size = pool_size_of(self.app)
+        if pool_size is not None and pool_size < self.workers:
+            self.workers = pool_size
+            self._slots = asyncio.Semaphore(pool_size)
         return self.app
 
     async def call_raw(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+        async with self._slots:
+            return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the store's threads."""

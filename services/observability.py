@@ -55,10 +55,88 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+LOG_INTERVAL_SECONDS = 10.0
+"""A repeated failure is logged at most once in this interval (with how many there were)."""
+
+LIBRARY_LOGGERS = ("aiokafka", "kafka", "psycopg", "asyncpg")
+"""Libraries whose repeated warnings and errors are folded (they log every failed attempt)."""
+
+
+class ThrottledLog:
+    """At most one line per ``interval`` for one repeated failure, carrying ``occurrences``.
+
+    The first failure is logged at once; later ones within the interval are counted and
+    reported with the next line written (a Kafka outage gives one line every 10 s, not
+    dozens a second).
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = LOG_INTERVAL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._count = 0
+
+    def log(self, level: int, message: str, *, exc_info: object = None,
+            extra: dict[str, object] | None = None) -> bool:
+        """Log now if the interval has passed since the last line; True when written."""
+        self._count += 1
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._logger.log(level, message, exc_info=exc_info,  # type: ignore[arg-type]
+                         extra={**(extra or {}), "occurrences": self._count})
+        self._last, self._count = now, 0
+        return True
+
+    def warning(self, message: str, **kwargs: object) -> bool:
+        return self.log(logging.WARNING, message, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str, **kwargs: object) -> bool:
+        return self.log(logging.ERROR, message, **kwargs)  # type: ignore[arg-type]
+
+
+class RepeatFilter(logging.Filter):
+    """Lets through one record per (logger, message template) per ``interval``; counts the rest.
+
+    The record that passes after a quiet spell carries ``suppressed``: how many like it
+    were dropped since the last one written.
+    """
+
+    def __init__(self, interval: float = LOG_INTERVAL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(LIBRARY_LOGGERS) or record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if last is not None and last[1]:
+            record.suppressed = last[1]
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every log record of the process to stderr as JSON lines."""
+    """Send every log record of the process to stderr as JSON lines.
+
+    The libraries' own warnings and errors about a dependency that is down are folded by
+    :class:`RepeatFilter`.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -85,6 +163,12 @@ class Metrics:
             registry=self.registry)
         self.dead_letters = Counter(
             "dead_letters_total", "Messages sent to the dead-letter topic", ["topic"],
+            registry=self.registry)
+        self.unpublishable_events = Counter(
+            "relay_unpublishable_events_total", "Stored events the relay could not encode and skipped",
+            ["topic"], registry=self.registry)
+        self.retries = Counter(
+            "infrastructure_retries_total", "Attempts retried because a dependency failed", ["operation"],
             registry=self.registry)
 
 

@@ -13,6 +13,14 @@ published twice (an aborted batch is invisible to ``read_committed`` consumers).
 Event ids are deterministic, so even a re-published copy would be recognisable.
 PostgreSQL's ``NOTIFY`` (sent by the event store on every insert) wakes the relay, so
 latency stays low without busy polling.
+
+Records follow the CloudEvents Kafka protocol binding in **structured mode**: the value is
+the JSON event, the header ``content-type`` is ``application/cloudevents+json``, and no
+``ce_*`` header is set (those would mean binary mode).
+
+A relay never stops on a stored event: one that cannot be turned into a record is logged
+at ERROR with its notification id, counted (``relay_unpublishable_events_total``) and
+skipped.  An outage of PostgreSQL or Kafka is waited out with capped backoff.
 """
 
 from __future__ import annotations
@@ -27,11 +35,14 @@ from datetime import datetime, timezone
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification
 from pydantic import BaseModel
 
 from services.eventstore import EventStore, TrackingApplication
+from services.failures import is_infrastructure_error
 from services.kafka import partitions_of
-from services.observability import Metrics
+from services.observability import Metrics, ThrottledLog
+from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff, retry_while_unavailable
 from shared_events.envelope import deterministic_event_id, encode
 from shared_events.registry import to_cloud_event
 
@@ -39,6 +50,15 @@ log = logging.getLogger(__name__)
 
 POSITION_HEADER = "relay-position"
 STREAM_HEADER = "relay-stream"
+CONTENT_TYPE_HEADER = "content-type"
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+"""The Kafka protocol binding's structured mode, JSON event format."""
+
+TAIL_READERS = 8
+"""How many partitions' tails the relay reads at once on start-up."""
+
+TAIL_READ_TIMEOUT_SECONDS = 30.0
+"""A start-up read of the topics' tails that takes longer is abandoned and retried."""
 
 STREAMS_TABLE = """
 CREATE TABLE IF NOT EXISTS {schema}.relay_streams (
@@ -77,8 +97,14 @@ def make_transactional_producer(bootstrap_servers: str, transactional_id: str) -
 
 
 async def stream_id_for(database_url: str, schema: str, topic: str) -> str:
-    """This event store's identity on ``topic``, created once and kept in PostgreSQL."""
-    conn = await asyncpg.connect(database_url)
+    """This event store's identity on ``topic``, created once and kept in PostgreSQL
+    (waits out an unavailable database)."""
+    return await retry_while_unavailable(lambda: _stream_id(database_url, schema, topic),
+                                         what="reading the relay's stream id", logger=log)
+
+
+async def _stream_id(database_url: str, schema: str, topic: str) -> str:
+    conn = await asyncpg.connect(database_url, timeout=10)
     try:
         await conn.execute(STREAMS_TABLE.format(schema=f'"{schema}"'))
         await conn.execute(
@@ -92,47 +118,81 @@ async def stream_id_for(database_url: str, schema: str, topic: str) -> str:
 async def published_position(bootstrap_servers: str, topics: str | Sequence[str], stream_id: str) -> int:
     """The highest notification id this stream committed to any of ``topics`` (0 if none).
 
-    Reads each partition backwards in growing windows until it finds a committed
-    record of this stream or reaches the start of the partition.
+    Reads the tails of all non-empty partitions at once (each backwards in growing windows
+    until it finds a committed record of this stream or reaches the start of the
+    partition).  An unreachable broker is waited out with backoff.
     """
     topic_list = [topics] if isinstance(topics, str) else list(topics)
-    partitions = await partitions_of(bootstrap_servers, topic_list)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                isolation_level="read_committed", group_id=None)
+
+    async def attempt() -> int:
+        return await asyncio.wait_for(_published_position(bootstrap_servers, topic_list, stream_id),
+                                      timeout=TAIL_READ_TIMEOUT_SECONDS)
+
+    return await retry_while_unavailable(attempt, what="reading the relay's position on its topics", logger=log)
+
+
+async def _published_position(bootstrap_servers: str, topics: list[str], stream_id: str) -> int:
+    partitions = await partitions_of(bootstrap_servers, topics)
+    tps = [TopicPartition(topic, p) for topic in topics for p in partitions[topic]]
+    consumer = _tail_consumer(bootstrap_servers)
     await consumer.start()
     try:
-        best = 0
-        for topic in topic_list:
-            for partition in partitions[topic]:
-                best = max(best, await _partition_position(consumer, TopicPartition(topic, partition), stream_id))
-        return best
+        consumer.assign(tps)
+        begins = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    non_empty = [tp for tp in tps if ends[tp] > begins[tp]]
+    readers = asyncio.Semaphore(TAIL_READERS)
+
+    async def read(tp: TopicPartition) -> int:
+        async with readers:
+            return await _partition_position(bootstrap_servers, tp, begins[tp], ends[tp], stream_id)
+
+    found = await asyncio.gather(*(read(tp) for tp in non_empty))
+    return max(found, default=0)
+
+
+def _tail_consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                            isolation_level="read_committed", group_id=None, retry_backoff_ms=500)
+
+
+async def _partition_position(bootstrap_servers: str, tp: TopicPartition, begin: int, end: int,
+                              stream_id: str) -> int:
+    consumer = _tail_consumer(bootstrap_servers)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        window = 64
+        stop_at = end
+        while stop_at > begin:
+            start = max(begin, stop_at - window)
+            consumer.seek(tp, start)
+            found = 0
+            while await consumer.position(tp) < stop_at:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    if record.offset >= stop_at:
+                        break
+                    headers = dict(record.headers or ())
+                    if headers.get(STREAM_HEADER, b"").decode() == stream_id:
+                        found = max(found, int(headers[POSITION_HEADER]))
+            if found:
+                return found
+            stop_at = start
+            window *= 4
+        return 0
     finally:
         await consumer.stop()
 
 
-async def _partition_position(consumer: AIOKafkaConsumer, tp: TopicPartition, stream_id: str) -> int:
-    consumer.assign([tp])
-    begin = (await consumer.beginning_offsets([tp]))[tp]
-    end = (await consumer.end_offsets([tp]))[tp]
-    window = 64
-    stop_at = end
-    while stop_at > begin:
-        start = max(begin, stop_at - window)
-        consumer.seek(tp, start)
-        found = 0
-        while await consumer.position(tp) < stop_at:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            for record in batch.get(tp, []):
-                if record.offset >= stop_at:
-                    break
-                headers = dict(record.headers or ())
-                if headers.get(STREAM_HEADER, b"").decode() == stream_id:
-                    found = max(found, int(headers[POSITION_HEADER]))
-        if found:
-            return found
-        stop_at = start
-        window *= 4
-    return 0
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    value: bytes
+    key: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class Relay:
@@ -151,6 +211,7 @@ class Relay:
         metrics: Metrics,
         batch_size: int = 500,
         idle_poll_seconds: float = 1.0,
+        retry_backoff_seconds: float = INITIAL_BACKOFF_SECONDS,
     ) -> None:
         self._store = store
         self._producer = producer
@@ -162,7 +223,9 @@ class Relay:
         self._metrics = metrics
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
+        self._retry_backoff = retry_backoff_seconds
         self._wakeup = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
 
     @property
     def app(self) -> TrackingApplication:
@@ -173,23 +236,58 @@ class Relay:
         """Publish notifications after ``start_after`` until ``stop`` is set.
 
         The producer must already be started (which fences any predecessor) and
-        ``start_after`` read from the topic after that.
+        ``start_after`` read from the topic after that.  Outages of PostgreSQL or Kafka
+        are waited out with capped backoff; the relay never exits because of one.
         """
-        listener = await asyncpg.connect(self._database_url)
-        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
-        await listener.add_listener(channel, lambda *_: self._wakeup.set())
         position = start_after
+        backoff = Backoff(self._retry_backoff)
+        throttled = ThrottledLog(log)
         log.info("relay started", extra={"topic": self._topic, "position": position})
         try:
             while not stop.is_set():
+                await self._listen()
                 self._wakeup.clear()
-                published = await self.publish_batch(position)
+                try:
+                    published = await self.publish_batch(position)
+                except Exception as exc:
+                    if not is_infrastructure_error(exc):
+                        raise
+                    self._metrics.retries.labels("relay").inc()
+                    throttled.error("publishing a batch failed: a dependency is unavailable; retrying",
+                                    extra={"topic": self._topic, "position": position,
+                                           "error": f"{type(exc).__name__}: {exc}"[:500]})
+                    await backoff.wait(stop)
+                    continue
+                backoff.reset()
                 if published is not None:
                     position = published
                     continue
                 await self._wait(stop)
         finally:
-            await listener.close()
+            await self._unlisten()
+
+    async def _listen(self) -> None:
+        """(Re)open the LISTEN connection that wakes the relay; polling covers its absence."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = None
+        try:
+            listener = await asyncpg.connect(self._database_url, timeout=5)
+            channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+            await listener.add_listener(channel, lambda *_: self._wakeup.set())
+            self._listener = listener
+        except Exception as exc:  # noqa: BLE001 - without it the relay polls every idle_poll seconds
+            if not is_infrastructure_error(exc):
+                raise
+            log.debug("the relay's LISTEN connection is unavailable; polling", extra={"error": repr(exc)})
+
+    async def _unlisten(self) -> None:
+        if self._listener is not None:
+            try:
+                await self._listener.close(timeout=2)
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                self._listener.terminate()
+            self._listener = None
 
     async def _wait(self, stop: asyncio.Event) -> None:
         stopper = asyncio.create_task(stop.wait())
@@ -199,22 +297,41 @@ class Relay:
         waker.cancel()
 
     async def publish_batch(self, after: int) -> int | None:
-        """Publish the notifications after ``after`` in one transaction; the new position or None."""
+        """Publish the notifications after ``after`` in one transaction; the new position or None.
+
+        A stored event that cannot be encoded is skipped (and reported); infrastructure
+        errors are raised for :meth:`run` to retry.
+        """
         notifications = await self._store.call(
             self.app.recorder.select_notifications, start=after + 1, limit=self._batch_size)
         if not notifications:
             return None
-        published = 0
-        async with self._producer.transaction():
-            for notification in notifications:
-                domain_event = self.app.mapper.to_domain_event(notification)
-                for outbound in _as_list(self._to_outbound(domain_event)):
-                    await self._send(notification.id, domain_event, outbound)
-                    published += 1
-        self._metrics.events_published.labels(self._topic).inc(published)
+        records = [record for notification in notifications for record in self._records_of(notification)]
+        if records:
+            async with self._producer.transaction():
+                for record in records:
+                    await self._producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+            self._metrics.events_published.labels(self._topic).inc(len(records))
         return notifications[-1].id
 
-    async def _send(self, position: int, domain_event: DomainEventProtocol, outbound: Outbound) -> None:
+    def _records_of(self, notification: Notification) -> list[_Record]:
+        """The records one stored event becomes; none (reported loudly) if it cannot be encoded."""
+        try:
+            domain_event = self.app.mapper.to_domain_event(notification)
+            return [self._record(notification.id, domain_event, outbound)
+                    for outbound in _as_list(self._to_outbound(domain_event))]
+        except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise
+            self._metrics.unpublishable_events.labels(self._topic).inc()
+            log.error("a stored event cannot be published; skipped", exc_info=exc, extra={
+                "topic": self._topic, "notification_id": notification.id,
+                "originator_id": str(notification.originator_id),
+                "originator_version": notification.originator_version,
+                "event_topic": notification.topic, "error": f"{type(exc).__name__}: {exc}"[:1000]})
+            return []
+
+    def _record(self, position: int, domain_event: DomainEventProtocol, outbound: Outbound) -> _Record:
         identifier = event_id(domain_event, outbound.discriminator)
         cloud_event = to_cloud_event(
             outbound.contract,
@@ -226,11 +343,10 @@ class Relay:
             correlation_id=outbound.correlation_id or identifier,
             causation_id=outbound.causation_id,
         )
-        await self._producer.send(
-            outbound.topic or self._topic, encode(cloud_event), key=outbound.subject.encode(),
-            headers=[
-                ("ce_id", cloud_event.id.encode()),
-                ("ce_type", cloud_event.type.encode()),
+        return _Record(
+            outbound.topic or self._topic, encode(cloud_event), outbound.subject.encode(),
+            [
+                (CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE.encode()),
                 (POSITION_HEADER, str(position).encode()),
                 (STREAM_HEADER, self._stream_id.encode()),
             ])

@@ -8,6 +8,7 @@ development signing key or the development client list.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -17,6 +18,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SIGNING_KEY = "lienthong-development-only-signing-key-do-not-deploy"
 DEV_CLIENTS_FILE = Path(__file__).with_name("dev_clients.yaml")
+
+
+POSTGRES_CALL_TIMEOUT = "LIENTHONG_POSTGRES_CALL_TIMEOUT_SECONDS"
+"""Our own key in the event store's environment: about how long one call may wait for PostgreSQL
+before it fails (read by :class:`services.eventstore.ResilientPostgresFactory`)."""
 
 
 class SettingsError(ValueError):
@@ -68,19 +74,31 @@ class ServiceSettings(BaseSettings):
             )
         return self
 
-    def eventsourcing_env(self, *, pool_size: int = 10) -> dict[str, str]:
-        """The ``eventsourcing`` library's settings for this service's event store."""
+    def eventsourcing_env(self, *, pool_size: int | None = None) -> dict[str, str]:
+        """The ``eventsourcing`` library's settings for this service's event store.
+
+        The pool holds ``database_pool_size`` connections (``pool_size``, if given, only lowers
+        it: a process never needs more connections than threads calling the store), checks
+        each connection before use (a PostgreSQL restart leaves the pool's connections
+        stale) and waits for one only briefly, so a call fails within about
+        ``database_connect_timeout_seconds`` while the database is down
+        (:class:`services.eventstore.ResilientPostgresFactory`).
+        """
+        size = min(pool_size, self.database_pool_size) if pool_size else self.database_pool_size
         url = urlsplit(self.database_url)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "services.eventstore:ResilientPostgresFactory",
             "POSTGRES_DBNAME": url.path.lstrip("/"),
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": unquote(url.username or ""),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_SCHEMA": self.database_schema,
-            "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": str(pool_size),
+            "POSTGRES_POOL_SIZE": str(size),
+            "POSTGRES_MAX_OVERFLOW": "0",
+            "POSTGRES_PRE_PING": "y",
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(self.database_connect_timeout_seconds))),
+            POSTGRES_CALL_TIMEOUT: str(self.database_connect_timeout_seconds),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         }

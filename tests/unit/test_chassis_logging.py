@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import uuid4
 
-from services.observability import JsonFormatter, correlation_id_var, dossier_code_var
+from services.observability import JsonFormatter, RepeatFilter, ThrottledLog, correlation_id_var, dossier_code_var
 from services.settings import DEV_CLIENTS_FILE
 from tests.random_refs import random_agency_id, random_suffix
 
@@ -92,3 +92,68 @@ def test_a_log_line_of_an_exception_carries_its_traceback() -> None:
     assert entry["exception"].startswith("Traceback")
     assert f"ValueError: {reason}" in entry["exception"]
     assert "exc_info" not in entry and "exc_text" not in entry
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def a_kept_logger(name: str) -> tuple[logging.Logger, Keep]:
+    logger = logging.getLogger(name)
+    keep = Keep()
+    logger.handlers[:] = [keep]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, keep
+
+
+def test_a_repeated_failure_is_logged_once_per_interval_with_how_many_there_were() -> None:
+    logger, keep = a_kept_logger(f"lienthong.test.{random_suffix()}")
+    clock = FakeClock()
+    throttled = ThrottledLog(logger, interval=10.0, clock=clock)
+
+    written = [throttled.error("kafka is down") for _ in range(75)]
+    clock.now += 10.0
+    throttled.error("kafka is down")
+
+    assert written.count(True) == 1
+    assert [r.occurrences for r in keep.records] == [1, 75]  # type: ignore[attr-defined]
+
+
+def test_library_warnings_repeated_within_the_interval_are_folded_into_the_next_line() -> None:
+    logger, keep = a_kept_logger(f"aiokafka.test.{random_suffix()}")
+    clock = FakeClock()
+    keep.addFilter(RepeatFilter(interval=10.0, clock=clock))
+
+    for _ in range(75):
+        logger.error("Unable connect to node with id %s", 1)
+    logger.error("another message")
+    clock.now += 10.0
+    logger.error("Unable connect to node with id %s", 1)
+
+    assert [r.getMessage() for r in keep.records] == [
+        "Unable connect to node with id 1", "another message", "Unable connect to node with id 1"]
+    assert keep.records[-1].suppressed == 74  # type: ignore[attr-defined]
+
+
+def test_our_own_log_lines_are_never_folded() -> None:
+    logger, keep = a_kept_logger(f"lienthong.test.{random_suffix()}")
+    keep.addFilter(RepeatFilter(interval=10.0, clock=FakeClock()))
+
+    for _ in range(3):
+        logger.error("a dossier was refused")
+
+    assert len(keep.records) == 3

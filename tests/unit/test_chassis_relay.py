@@ -3,21 +3,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from intake.application import IntakeApplication
 from intake.domain import SubmissionKey
 from intake.outbound import to_outbound
 from services.eventstore import EventStore
 from services.observability import Metrics
-from services.relay import POSITION_HEADER, STREAM_HEADER, Relay
+from services.relay import CONTENT_TYPE_HEADER, POSITION_HEADER, STREAM_HEADER, STRUCTURED_CONTENT_TYPE, Relay
 from shared_events import DossierAccepted, DossierSubmitted, decode, from_cloud_event
 from tests.random_refs import random_agency_id, random_sha256, random_suffix
+from tests.support.kafka import eventually
 from tests.unit.test_intake_domain import a_dossier, a_moment
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -166,3 +170,95 @@ async def test_an_event_stored_without_a_correlation_id_is_still_published(
 async def test_an_empty_store_publishes_nothing(relay: Relay, producer: FakeTransactionalProducer) -> None:
     assert await relay.publish_batch(0) is None
     assert producer.committed == []
+
+
+def test_every_record_is_structured_mode_cloudevents_without_binary_mode_headers() -> None:
+    assert (CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE) == ("content-type", "application/cloudevents+json")
+
+
+async def test_published_records_say_structured_mode_and_carry_no_ce_headers(
+    relay: Relay, store: EventStore[IntakeApplication], producer: FakeTransactionalProducer
+) -> None:
+    store.app.submit(a_dossier(), None)
+
+    await relay.publish_batch(0)
+
+    [sent] = producer.committed
+    assert sent.headers["content-type"] == "application/cloudevents+json"
+    assert not [name for name in sent.headers if name.lower().startswith("ce_")]
+
+
+async def test_a_stored_event_that_cannot_be_encoded_is_counted_logged_and_skipped(
+    store: EventStore[IntakeApplication], producer: FakeTransactionalProducer, topic: str, stream_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    poisoned: set[str] = set()
+
+    def to_outbound_refusing_one(event: object) -> object:
+        if getattr(event, "code", None) in poisoned:
+            raise OverflowError("date value out of range")
+        return to_outbound(event)  # type: ignore[arg-type]
+
+    relay = Relay(store=store, producer=producer, topic=topic, source="/lienthong/intake",
+                  to_outbound=to_outbound_refusing_one, database_url="postgresql://unused", stream_id=stream_id,
+                  metrics=metrics)
+    bad, good = a_dossier(), a_dossier()
+    poisoned.add(bad.code)
+    store.app.submit(bad, None)
+    store.app.submit(good, None)
+
+    position = await relay.publish_batch(0)
+
+    assert position == store.app.recorder.max_notification_id()
+    assert [s.key for s in producer.committed] == [good.code.encode()]
+    assert metrics.registry.get_sample_value("relay_unpublishable_events_total", {"topic": topic}) == 1
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.notification_id == 1  # type: ignore[attr-defined]
+
+
+@dataclass
+class FlakyStore:
+    """An event store whose first ``failures`` calls fail as if PostgreSQL were down."""
+
+    inner: EventStore[IntakeApplication]
+    failures: int
+    calls: int = 0
+
+    @property
+    def app(self) -> IntakeApplication:
+        return self.inner.app  # type: ignore[return-value]
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise OperationalError("server closed the connection unexpectedly")
+        return await self.inner.call(fn, *args, **kwargs)
+
+
+async def test_the_relay_waits_out_an_outage_of_the_database_and_publishes_afterwards(
+    store: EventStore[IntakeApplication], producer: FakeTransactionalProducer, topic: str, stream_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flaky = FlakyStore(store, failures=3)
+    relay = Relay(store=flaky, producer=producer, topic=topic, source="/lienthong/intake",  # type: ignore[arg-type]
+                  to_outbound=to_outbound, database_url="postgresql://127.0.0.1:1/unused", stream_id=stream_id,
+                  metrics=Metrics(), idle_poll_seconds=0.05, retry_backoff_seconds=0.01)
+    monkeypatch.setattr(relay, "_listen", _no_listener)
+    store.app.submit(a_dossier(), None)
+    stop = asyncio.Event()
+
+    running = asyncio.create_task(relay.run(stop, start_after=0))
+    await eventually(lambda: _some(producer.committed), timeout=30)
+    stop.set()
+    await running
+
+    assert flaky.calls > 3 and len(producer.committed) == 1
+
+
+async def _no_listener() -> None:
+    return None
+
+
+async def _some(items: list[Sent]) -> bool:
+    return bool(items)

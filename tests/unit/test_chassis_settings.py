@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from pydantic import ValidationError
 
-from services.settings import DEV_CLIENTS_FILE, DEV_SIGNING_KEY, ServiceSettings, SettingsError
+from services.settings import DEV_CLIENTS_FILE, DEV_SIGNING_KEY, POSTGRES_CALL_TIMEOUT, ServiceSettings, SettingsError
 from tests.random_refs import random_suffix
 
 STRICT_ENVIRONMENTS = ("production", "test")
@@ -100,17 +100,37 @@ def test_the_event_store_settings_unescape_the_user_and_password_of_the_database
     database = f"lienthong_{random_suffix()}"
     url = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@db.example.vn:6543/{database}"
 
-    env = ServiceSettings(database_url=url, database_schema="intake").eventsourcing_env(pool_size=7)
+    env = ServiceSettings(database_url=url, database_schema="intake").eventsourcing_env()
 
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == "services.eventstore:ResilientPostgresFactory"
     assert env["POSTGRES_USER"] == user
     assert env["POSTGRES_PASSWORD"] == password
     assert env["POSTGRES_HOST"] == "db.example.vn"
     assert env["POSTGRES_PORT"] == "6543"
     assert env["POSTGRES_DBNAME"] == database
     assert env["POSTGRES_SCHEMA"] == "intake"
-    assert env["POSTGRES_POOL_SIZE"] == "7"
-    assert env["POSTGRES_MAX_OVERFLOW"] == "7"
+
+
+
+def test_the_event_store_pool_is_small_checked_before_use_and_sized_by_a_setting() -> None:
+    env = ServiceSettings(database_pool_size=3).eventsourcing_env()
+
+    assert env["POSTGRES_POOL_SIZE"] == "3"
+    assert env["POSTGRES_MAX_OVERFLOW"] == "0"
+    assert env["POSTGRES_PRE_PING"] == "y"
+    assert ServiceSettings().eventsourcing_env()["POSTGRES_POOL_SIZE"] == "4"
+
+
+def test_a_pool_size_asked_by_a_service_only_lowers_the_configured_one() -> None:
+    assert ServiceSettings(database_pool_size=4).eventsourcing_env(pool_size=16)["POSTGRES_POOL_SIZE"] == "4"
+    assert ServiceSettings(database_pool_size=4).eventsourcing_env(pool_size=2)["POSTGRES_POOL_SIZE"] == "2"
+
+
+def test_the_connect_time_out_bounds_how_long_an_event_store_call_waits_for_the_database() -> None:
+    env = ServiceSettings(database_connect_timeout_seconds=2.5).eventsourcing_env()
+
+    assert env[POSTGRES_CALL_TIMEOUT] == "2.5"
+    assert env["POSTGRES_CONNECT_TIMEOUT"] == "3"
 
 
 def test_the_event_store_settings_default_the_port_and_password() -> None:
