@@ -1,30 +1,120 @@
 """The routing application: use cases over the event-sourced routed-dossier log.
 
 Synchronous (the ``eventsourcing`` library is); entry points call it through
-:class:`services.eventstore.EventStore`.  Every save also upserts the dossier's inbox rows
-(:mod:`routing.readmodel`) in the same transaction.  Times come from the events being
+:class:`services.eventstore.EventStore`.  Every save also upserts the dossier's read-model
+rows (:mod:`routing.readmodel`) in the same transaction.  Times come from the events being
 reacted to or from the injected clock, never from the machine inside a use case.
+
+Two kinds of use case:
+
+* **reactions** (``receive``, ``accept``, ``close_at_intake``, ``decide_withdrawal``,
+  ``apply_step_action``) load and act; the consumer saves what they return together with the
+  consumed position;
+* **commands** from HTTP (``act_on_step``, ``apologise``, ``supplement``, ``pay``,
+  ``hand_over``, ``stop``) load, check who may act (before any state), act and save, and are
+  re-applied on a lost version race (:func:`services.eventstore.retry_on_conflict`).
+
+Every event stored carries, alongside its own fields, the ``correlation_id`` of the request or
+message that caused it and that message's id as ``causation_id`` (:class:`Trace`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Recording, Tracking
+from pydantic import ValidationError
 
 from routing.calendar import WorkingCalendar
-from routing.domain import RoutedDossier
-from routing.geography import Geography
-from routing.routes import RouteBook, plan
+from routing.domain import InvalidCommandError, RoutedDossier
+from routing.geography import Geography, GeographyError
+from routing.outbound import status_change, to_contract
+from routing.routes import RouteBook, RouteError, plan
 from services.clock import VIETNAM
-from services.eventstore import TrackingApplication
+from services.eventstore import TrackingApplication, retry_on_conflict
 
 
 class RoutedDossierNotFoundError(Exception):
-    """Routing has no dossier with this code."""
+    """Routing has no dossier with this code — or none the caller may know of (404 either way)."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where a change came from: the correlation it continues, and the message that caused it."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who calls a command: the party kind, its agency (if any), its client id."""
+
+    party: str
+    agency_id: str | None
+    client_id: str
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.party == "auditor"
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """One agency action on one step, as the REST inbox and the reply topics both take it."""
+
+    code: str
+    step_key: str
+    agency_id: str
+    action: str
+    at: datetime
+    reason: str | None = None
+    documents: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    amount_vnd: int | None = None
+
+
+def _claim(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.claim(c.step_key, c.agency_id, c.at)
+
+
+def _complete(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.complete(c.step_key, c.agency_id, c.at, list(c.documents), app.calendar, app.route_of(d))
+
+
+def _request_supplement(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.request_supplement(c.step_key, c.agency_id, c.reason or "", c.at)
+
+
+def _request_payment(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.request_payment(c.step_key, c.agency_id, c.amount_vnd or 0, c.at)
+
+
+def _refuse(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.refuse(c.step_key, c.agency_id, c.reason or "", c.at)
+
+
+def _send_back(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
+    d.send_back(c.step_key, c.agency_id, c.reason or "", c.at, app.calendar)
+
+
+STEP_ACTIONS: dict[str, Callable[[RoutingApplication, RoutedDossier, StepAction], None]] = {
+    "claim": _claim,
+    "complete": _complete,
+    "request_supplement": _request_supplement,
+    "request_payment": _request_payment,
+    "refuse": _refuse,
+    "send_back": _send_back,
+}
+"""What each step action does to the dossier (the names ``AgencyActed.action`` allows)."""
+
+
+UNROUTABLE_ERRORS = (RouteError, GeographyError, InvalidCommandError)
+"""Why a dossier cannot be routed: no route in force that day, an unknown locality or agency,
+no agency for a role, options the route does not have."""
 
 
 def inbox_rows(dossier: RoutedDossier) -> list[dict[str, Any]]:
@@ -45,28 +135,63 @@ def inbox_rows(dossier: RoutedDossier) -> list[dict[str, Any]]:
     return rows
 
 
+def unroutable_rows(dossier: RoutedDossier) -> list[dict[str, Any]]:
+    """The dossier's row in the list of dossiers routing could not route (none when it never failed)."""
+    if dossier.unroutable_reason is None:
+        return []
+    return [{
+        "dossier_code": dossier.code, "receiving_agency_id": dossier.receiving_agency_id,
+        "procedure_code": dossier.procedure_code, "locality_code": dossier.locality_code,
+        "received_at": dossier.received_at, "reason": dossier.unroutable_reason,
+        "detected_at": dossier.unroutable_at, "national_status": dossier.national_status,
+        "routed": dossier.route_version is not None,
+    }]
+
+
+def stamp(dossier: RoutedDossier, trace: Trace) -> None:
+    """Keep ``trace`` alongside every pending event (stored with it; the relay reads it back)."""
+    for pending in dossier.pending_events:
+        object.__setattr__(pending, "correlation_id", trace.correlation_id)
+        object.__setattr__(pending, "causation_id", trace.causation_id)
+
+
+def ensure_publishable(dossier: RoutedDossier) -> None:
+    """Refuse a change whose events could not be published as their contracts (so the relay can
+    never meet a stored event it cannot encode)."""
+    for pending in dossier.pending_events:
+        try:
+            to_contract(pending)
+            status_change(pending)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise InvalidCommandError(f"{type(pending).__name__} cannot be published ({problems})") from None
+
+
 class RoutingApplication(TrackingApplication):
     """Routes accepted dossiers from agency to agency and keeps every hand-off."""
 
     name = "RoutingDossiers"
 
     def __init__(self, env: dict[str, str] | None = None, *, routes: RouteBook | None = None,
-                 geography: Geography | None = None, calendar: WorkingCalendar | None = None) -> None:
+                 geography: Geography | None = None, calendar: WorkingCalendar | None = None,
+                 conflict_attempts: int = 5) -> None:
         env = dict(env or {})
-        if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        if "POSTGRES_DBNAME" in env:  # any PostgreSQL persistence module: the recorder keeps the read model
             env.setdefault("PROCESS_RECORDER_TOPIC", "routing.readmodel:RoutingRecorder")
         super().__init__(env=env)
         self.geography = geography or Geography.load()
         self.routes = routes or RouteBook.load(geography=self.geography)
         self.calendar = calendar or WorkingCalendar.default()
+        self.conflict_attempts = conflict_attempts
 
     # -- persistence ---------------------------------------------------------------
     def save_dossier(self, dossier: RoutedDossier, tracking: Tracking | None = None) -> list[Recording]:
-        return self.save_tracked(tracking, dossier, inbox_rows=inbox_rows(dossier))
+        return self.save_tracked(tracking, dossier, inbox_rows=inbox_rows(dossier),
+                                 unroutable_rows=unroutable_rows(dossier))
 
     def save_reaction(self, tracking: Tracking, objs: Sequence[Any]) -> None:
-        rows = [row for dossier in objs for row in inbox_rows(dossier)]
-        self.save_tracked(tracking, *objs, inbox_rows=rows)
+        self.save_tracked(tracking, *objs, inbox_rows=[row for d in objs for row in inbox_rows(d)],
+                          unroutable_rows=[row for d in objs for row in unroutable_rows(d)])
 
     def dossier(self, code: str) -> RoutedDossier:
         try:
@@ -83,10 +208,16 @@ class RoutingApplication(TrackingApplication):
     def history(self, code: str) -> list[Any]:
         return list(self.events.get(RoutedDossier.create_id(code=code)))
 
+    def route_of(self, dossier: RoutedDossier) -> Any:
+        """The route version the dossier follows (None before it is routed)."""
+        if dossier.route_version is None:
+            return None
+        return self.routes.version(dossier.procedure_code, dossier.route_version)
+
     # -- reactions to intake ---------------------------------------------------------
     def receive(self, *, code: str, procedure_code: str, locality_code: str, receiving_agency_id: str,
                 channel: str, result_delivery_method: str, options: list[str], received_at: datetime,
-                national_status: int) -> RoutedDossier | None:
+                national_status: int, trace: Trace = Trace()) -> RoutedDossier | None:
         """Record a submitted dossier; start routing at once when the desk accepted it (status 2).
 
         Returns None when the dossier was received before (a repeated event).
@@ -99,90 +230,119 @@ class RoutingApplication(TrackingApplication):
             options=list(options), received_at=received_at, national_status=national_status)
         if national_status == 2:
             self._start(dossier, received_at)
-        return dossier
+        return self._checked(dossier, trace)
 
-    def accept(self, code: str, at: datetime) -> RoutedDossier | None:
+    def accept(self, code: str, at: datetime, trace: Trace = Trace()) -> RoutedDossier | None:
         """Intake accepted the dossier: assign the route and open the first steps."""
         dossier = self.dossier(code)
-        if dossier.route_version is not None:
+        if dossier.route_version is not None or dossier.closed:
             return None
         self._start(dossier, at)
-        return dossier
+        return self._checked(dossier, trace)
 
     def _start(self, dossier: RoutedDossier, at: datetime) -> None:
+        """Route the dossier; when no route or agency can be found, record why on the dossier."""
         received_day = dossier.received_at.astimezone(VIETNAM).date()
-        route = self.routes.route(dossier.procedure_code, received_day)
-        planned = plan(route, self.geography, dossier.locality_code, received_day, dossier.options)
-        dossier.start(route, planned, self.calendar, at)
+        try:
+            route = self.routes.route(dossier.procedure_code, received_day)
+            planned = plan(route, self.geography, dossier.locality_code, received_day, dossier.options)
+            dossier.start(route, planned, self.calendar, at)
+        except UNROUTABLE_ERRORS as exc:
+            dossier.record_unroutable(f"{type(exc).__name__}: {exc}", at)
 
-    # -- agency actions ----------------------------------------------------------------
-    def act(self, code: str, step_key: str, agency_id: str, action: str, at: datetime, *,
-            reason: str | None = None, documents: list[dict[str, Any]] | None = None,
-            amount_vnd: int | None = None) -> RoutedDossier:
-        """One agency action on one step, as the REST inbox and the reply topic both take it."""
+    def close_at_intake(self, code: str, reason: str, at: datetime, trace: Trace = Trace()) -> RoutedDossier | None:
+        """Intake refused the dossier (status 3): close routing's record, publish no status."""
         dossier = self.dossier(code)
-        route = self.routes.version(dossier.procedure_code, dossier.route_version) if dossier.route_version else None
-        if action == "claim":
-            dossier.claim(step_key, agency_id, at)
-        elif action == "complete":
-            dossier.complete(step_key, agency_id, at, list(documents or []), self.calendar, route)
-        elif action == "request_supplement":
-            dossier.request_supplement(step_key, agency_id, reason or "", at)
-        elif action == "request_payment":
-            dossier.request_payment(step_key, agency_id, amount_vnd or 0, at)
-        elif action == "refuse":
-            dossier.refuse(step_key, agency_id, reason or "", at)
-        elif action == "send_back":
-            dossier.send_back(step_key, agency_id, reason or "", at, self.calendar)
-        else:
-            raise ValueError(f"unknown action {action!r}")
-        return dossier
-
-    def apologise(self, code: str, agency_id: str, reason: str, new_appointment_at: datetime,
-                  at: datetime) -> RoutedDossier:
-        dossier = self.dossier(code)
-        dossier.issue_apology(agency_id, reason, new_appointment_at, at)
-        return dossier
-
-    # -- the applicant's side ------------------------------------------------------------
-    def supplement(self, code: str, at: datetime, documents: list[dict[str, Any]]) -> RoutedDossier:
-        dossier = self.dossier(code)
-        dossier.provide_supplement(at, documents, self.calendar)
-        return dossier
-
-    def pay(self, code: str, at: datetime) -> RoutedDossier:
-        dossier = self.dossier(code)
-        dossier.record_payment(at, self.calendar)
-        return dossier
-
-    def withdraw(self, code: str, reason: str, at: datetime) -> RoutedDossier | None:
-        dossier = self.find(code)
-        if dossier is None or dossier.closed:
+        if dossier.closed:
             return None
-        dossier.withdraw(reason, at)
-        return dossier
+        dossier.close_at_intake(reason, at)
+        return self._checked(dossier, trace)
 
-    def refused_at_intake(self, code: str, reason: str, at: datetime) -> RoutedDossier | None:
-        dossier = self.find(code)
-        if dossier is None or dossier.closed:
-            return None
-        dossier.stop(reason, at)
-        return dossier
-
-    def stop(self, code: str, reason: str, at: datetime) -> RoutedDossier:
+    def decide_withdrawal(self, code: str, reason: str, at: datetime, trace: Trace = Trace()) -> RoutedDossier:
+        """The applicant's withdrawal request: withdrawn (7) or declined with the status kept."""
         dossier = self.dossier(code)
-        dossier.stop(reason, at)
-        return dossier
+        dossier.decide_withdrawal(reason, at)
+        return self._checked(dossier, trace)
 
-    def hand_over(self, code: str, by: str, at: datetime) -> RoutedDossier:
+    def apply_step_action(self, command: StepAction, trace: Trace = Trace()) -> RoutedDossier:
+        """One agency action on one of its steps (not saved: the caller saves)."""
+        dossier = self.dossier(command.code)
+        STEP_ACTIONS[command.action](self, dossier, command)
+        return self._checked(dossier, trace)
+
+    # -- commands (HTTP): authorise, load, act, save; re-applied after a lost race ---------
+    def act_on_step(self, actor: Actor, command: StepAction, trace: Trace) -> RoutedDossier:
+        def decide(dossier: RoutedDossier) -> None:
+            self._require_involved(dossier, actor)
+            STEP_ACTIONS[command.action](self, dossier, command)
+        return self._change(command.code, decide, trace)
+
+    def apologise(self, actor: Actor, code: str, reason: str, new_appointment_at: datetime, at: datetime,
+                  trace: Trace) -> RoutedDossier:
+        def decide(dossier: RoutedDossier) -> None:
+            self._require_involved(dossier, actor)
+            dossier.issue_apology(actor.agency_id or "", reason, new_appointment_at, at)
+        return self._change(code, decide, trace)
+
+    def supplement(self, actor: Actor, code: str, at: datetime, documents: list[dict[str, Any]],
+                   trace: Trace) -> RoutedDossier:
+        return self._desk_change(actor, code, lambda d: d.provide_supplement(at, documents, self.calendar), trace)
+
+    def pay(self, actor: Actor, code: str, at: datetime, trace: Trace) -> RoutedDossier:
+        return self._desk_change(actor, code, lambda d: d.record_payment(at, self.calendar), trace)
+
+    def hand_over(self, actor: Actor, code: str, at: datetime, trace: Trace) -> RoutedDossier:
+        return self._desk_change(actor, code, lambda d: d.hand_over(actor.client_id, at), trace)
+
+    def stop(self, actor: Actor, code: str, reason: str, at: datetime, trace: Trace) -> RoutedDossier:
+        return self._desk_change(actor, code, lambda d: d.stop(reason, at, by=actor.client_id), trace)
+
+    def readable(self, actor: Actor, code: str) -> RoutedDossier:
+        """The dossier, when ``actor`` may see it: auditors, the receiving agency, an agency on its route."""
         dossier = self.dossier(code)
-        dossier.hand_over(by, at)
+        if not (actor.sees_everything or actor.agency_id == dossier.receiving_agency_id
+                or dossier.involves(actor.agency_id)):
+            raise RoutedDossierNotFoundError(code)
         return dossier
 
     # -- time --------------------------------------------------------------------------
     def check_deadlines(self, code: str, at: datetime, due_soon_within: timedelta) -> RoutedDossier | None:
-        """Raise due-soon / overdue events for the dossier; None when nothing changed."""
-        dossier = self.dossier(code)
-        before = dossier.version
-        dossier.check_deadlines(at, due_soon_within, self.calendar)
-        return dossier if dossier.version != before else None
+        """Raise due-soon / overdue events for the dossier and save them; None when nothing changed."""
+        def attempt() -> RoutedDossier | None:
+            dossier = self.dossier(code)
+            before = dossier.version
+            dossier.check_deadlines(at, due_soon_within, self.calendar)
+            if dossier.version == before:
+                return None
+            self.save_dossier(self._checked(dossier, Trace()))
+            return dossier
+        return retry_on_conflict(attempt, attempts=self.conflict_attempts)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _change(self, code: str, decide: Callable[[RoutedDossier], None], trace: Trace) -> RoutedDossier:
+        def attempt() -> RoutedDossier:
+            dossier = self.dossier(code)
+            decide(dossier)
+            self.save_dossier(self._checked(dossier, trace))
+            return dossier
+        return retry_on_conflict(attempt, attempts=self.conflict_attempts)
+
+    def _desk_change(self, actor: Actor, code: str, act: Callable[[RoutedDossier], None],
+                     trace: Trace) -> RoutedDossier:
+        def decide(dossier: RoutedDossier) -> None:
+            if actor.party != "desk" or actor.agency_id != dossier.receiving_agency_id:
+                raise RoutedDossierNotFoundError(code)
+            act(dossier)
+        return self._change(code, decide, trace)
+
+    @staticmethod
+    def _require_involved(dossier: RoutedDossier, actor: Actor) -> None:
+        """An agency with no step on the dossier learns nothing of it, whatever its state."""
+        if not dossier.involves(actor.agency_id):
+            raise RoutedDossierNotFoundError(dossier.code)
+
+    @staticmethod
+    def _checked(dossier: RoutedDossier, trace: Trace) -> RoutedDossier:
+        ensure_publishable(dossier)
+        stamp(dossier, trace)
+        return dossier

@@ -2,7 +2,8 @@
 
 Every routing event goes to the routing topic; an event that changes the national status
 also goes to the status topic (for intake and the national portal); a step opened for a
-stream-integrated agency also goes to that agency's inbox topic.
+stream-integrated agency also goes to that agency's inbox topic. A declined withdrawal goes to
+the status topic only. Routing publishes only the statuses it owns (docs/STATUS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from routing.domain import RoutedDossier
 from routing.settings import RoutingSettings
 from services.relay import Outbound
-from shared_events import DossierStatusChanged
+from shared_events import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.routing import (
     ApologyIssued,
     ClockPaused,
@@ -33,94 +34,121 @@ D = RoutedDossier
 
 
 def outbound_mapper(settings: RoutingSettings) -> Callable[[Any], list[Outbound]]:
-    """The relay's mapping for this deployment's topic names."""
+    """The relay's mapping for this deployment's topic names.
+
+    Every record keeps the correlation and causation ids stored alongside its event
+    (:func:`routing.application.stamp`)."""
 
     def to_outbound(e: Any) -> list[Outbound]:
+        trace = {"correlation_id": getattr(e, "correlation_id", None), "causation_id": getattr(e, "causation_id", None)}
+        records = []
         contract = to_contract(e)
-        if contract is None:
-            return []
-        records = [Outbound(contract, e.dossier_code)]
+        if contract is not None:
+            records.append(Outbound(contract, e.dossier_code, **trace))
         status = status_change(e)
         if status is not None:
-            records.append(Outbound(status, e.dossier_code, topic=settings.status_topic, discriminator=STATUS_RECORD))
+            records.append(Outbound(status, e.dossier_code, topic=settings.status_topic, discriminator=STATUS_RECORD,
+                                    **trace))
         if isinstance(e, D.StepOpened) and e.integration == "kafka":
             records.append(Outbound(contract, e.dossier_code, topic=settings.agency_inbox_topic(e.agency_id),
-                                    discriminator=AGENCY_INBOX_RECORD))
+                                    discriminator=AGENCY_INBOX_RECORD, **trace))
         return records
 
     return to_outbound
 
 
+def _routed(e: Any) -> DossierRouted:
+    steps = tuple(PlannedStep(step_key=s["key"], name=s["name"], role=s["role"], agency_id=s["agency_id"],
+                              integration=s["integration"], after=tuple(s["after"]),
+                              limit_value=s["limit"]["value"], limit_unit=s["limit"]["unit"])
+                  for s in e.steps if not s.get("skipped"))
+    return DossierRouted(dossier_code=e.dossier_code, procedure_code=e.procedure_code, route_version=e.route_version,
+                         steps=steps, processing_started_at=e.processing_started_at,
+                         appointment_at=e.appointment_at or e.processing_started_at)
+
+
+def _deadline(kind: str) -> Callable[[Any], StepDeadlineReached]:
+    return lambda e: StepDeadlineReached(dossier_code=e.dossier_code, step_key=e.step_key, agency_id=e.agency_id,
+                                         kind=kind, due_at=e.due_at, detected_at=e.detected_at)
+
+
+def _finished(status: int, at: str, with_reason: bool = True) -> Callable[[Any], RoutingFinished]:
+    return lambda e: RoutingFinished(dossier_code=e.dossier_code, national_status=status,
+                                     reason=e.reason if with_reason else None, finished_at=getattr(e, at))
+
+
+CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
+    D.RouteAssigned: _routed,
+    D.StepOpened: lambda e: StepOpened(
+        dossier_code=e.dossier_code, procedure_code=e.procedure_code, step_key=e.step_key, step_name=e.step_name,
+        agency_id=e.agency_id, opened_at=e.opened_at, due_at=e.due_at, opening=e.opening),
+    D.StepClaimed: lambda e: StepClaimed(dossier_code=e.dossier_code, step_key=e.step_key, agency_id=e.agency_id,
+                                         claimed_at=e.claimed_at),
+    D.StepCompleted: lambda e: StepCompleted(
+        dossier_code=e.dossier_code, step_key=e.step_key, agency_id=e.agency_id, completed_at=e.completed_at,
+        due_at=e.due_at, timeliness=e.timeliness, documents=tuple(e.documents)),
+    D.StepSentBack: lambda e: StepReturned(
+        dossier_code=e.dossier_code, step_key=e.step_key, agency_id=e.agency_id, outcome="sent_back",
+        reason=e.reason, to_steps=tuple(e.to_steps), returned_at=e.sent_back_at),
+    D.StepRefused: lambda e: StepReturned(
+        dossier_code=e.dossier_code, step_key=e.step_key, agency_id=e.agency_id, outcome="refused",
+        reason=e.reason, returned_at=e.refused_at),
+    D.SupplementRequested: lambda e: ClockPaused(
+        dossier_code=e.dossier_code, kind="supplement", step_key=e.step_key, agency_id=e.agency_id,
+        reason=e.reason, paused_at=e.requested_at),
+    D.PaymentRequested: lambda e: ClockPaused(
+        dossier_code=e.dossier_code, kind="payment", step_key=e.step_key, agency_id=e.agency_id,
+        amount_vnd=e.amount_vnd, paused_at=e.requested_at),
+    D.SupplementProvided: lambda e: ClockResumed(
+        dossier_code=e.dossier_code, kind="supplement", resumed_at=e.provided_at, due_at=dict(e.dues),
+        appointment_at=e.appointment_at),
+    D.PaymentReceived: lambda e: ClockResumed(
+        dossier_code=e.dossier_code, kind="payment", resumed_at=e.paid_at, due_at=dict(e.dues),
+        appointment_at=e.appointment_at),
+    D.StepDueSoon: _deadline("due_soon"),
+    D.StepOverdue: _deadline("overdue"),
+    D.ApologyIssued: lambda e: ApologyIssued(
+        dossier_code=e.dossier_code, agency_id=e.agency_id, reason=e.reason,
+        original_appointment_at=e.original_appointment_at, new_appointment_at=e.new_appointment_at,
+        issued_at=e.issued_at),
+    D.ResultReady: _finished(9, "ready_at", with_reason=False),
+    D.ResultHandedOver: _finished(10, "handed_over_at", with_reason=False),
+    D.Withdrawn: _finished(7, "withdrawn_at"),
+    D.Stopped: _finished(8, "stopped_at"),
+    D.ClosedAtIntake: _finished(3, "refused_at"),
+}
+"""The routing-topic contract of each stored event type that leaves the service."""
+
+STAYS_INSIDE: frozenset[type] = frozenset({D.Received, D.RoutingImpossible, D.WithdrawalDeclined})
+"""Stored event types with no routing-topic contract, on purpose (``WithdrawalDeclined`` goes to
+the status topic only; ``RoutingImpossible`` is listed by ``GET /v1/routing/unroutable``)."""
+
+
 def to_contract(e: Any) -> Any:
     """The routing-topic contract of a stored event (None for events that stay inside)."""
-    code = e.dossier_code
-    if isinstance(e, D.RouteAssigned):
-        steps = tuple(PlannedStep(step_key=s["key"], name=s["name"], role=s["role"], agency_id=s["agency_id"],
-                                  integration=s["integration"], after=tuple(s["after"]),
-                                  limit_value=s["limit"]["value"], limit_unit=s["limit"]["unit"])
-                      for s in e.steps if not s.get("skipped"))
-        return DossierRouted(dossier_code=code, procedure_code=e.procedure_code, route_version=e.route_version,
-                             steps=steps, processing_started_at=e.processing_started_at,
-                             appointment_at=e.appointment_at or e.processing_started_at)
-    if isinstance(e, D.StepOpened):
-        return StepOpened(dossier_code=code, procedure_code=e.procedure_code, step_key=e.step_key,
-                          step_name=e.step_name, agency_id=e.agency_id, opened_at=e.opened_at, due_at=e.due_at,
-                          opening=e.opening)
-    if isinstance(e, D.StepClaimed):
-        return StepClaimed(dossier_code=code, step_key=e.step_key, agency_id=e.agency_id, claimed_at=e.claimed_at)
-    if isinstance(e, D.StepCompleted):
-        return StepCompleted(dossier_code=code, step_key=e.step_key, agency_id=e.agency_id,
-                             completed_at=e.completed_at, due_at=e.due_at, timeliness=e.timeliness,
-                             documents=tuple(e.documents))
-    if isinstance(e, D.StepSentBack):
-        return StepReturned(dossier_code=code, step_key=e.step_key, agency_id=e.agency_id, outcome="sent_back",
-                            reason=e.reason, to_steps=tuple(e.to_steps), returned_at=e.sent_back_at)
-    if isinstance(e, D.StepRefused):
-        return StepReturned(dossier_code=code, step_key=e.step_key, agency_id=e.agency_id, outcome="refused",
-                            reason=e.reason, returned_at=e.refused_at)
-    if isinstance(e, D.SupplementRequested):
-        return ClockPaused(dossier_code=code, kind="supplement", step_key=e.step_key, agency_id=e.agency_id,
-                           reason=e.reason, paused_at=e.requested_at)
-    if isinstance(e, D.PaymentRequested):
-        return ClockPaused(dossier_code=code, kind="payment", step_key=e.step_key, agency_id=e.agency_id,
-                           amount_vnd=e.amount_vnd, paused_at=e.requested_at)
-    if isinstance(e, D.SupplementProvided):
-        return ClockResumed(dossier_code=code, kind="supplement", resumed_at=e.provided_at, due_at=dict(e.dues),
-                            appointment_at=e.appointment_at)
-    if isinstance(e, D.PaymentReceived):
-        return ClockResumed(dossier_code=code, kind="payment", resumed_at=e.paid_at, due_at=dict(e.dues),
-                            appointment_at=e.appointment_at)
-    if isinstance(e, (D.StepDueSoon, D.StepOverdue)):
-        return StepDeadlineReached(dossier_code=code, step_key=e.step_key, agency_id=e.agency_id,
-                                   kind="due_soon" if isinstance(e, D.StepDueSoon) else "overdue",
-                                   due_at=e.due_at, detected_at=e.detected_at)
-    if isinstance(e, D.ApologyIssued):
-        return ApologyIssued(dossier_code=code, agency_id=e.agency_id, reason=e.reason,
-                             original_appointment_at=e.original_appointment_at,
-                             new_appointment_at=e.new_appointment_at, issued_at=e.issued_at)
-    if isinstance(e, D.ResultReady):
-        return RoutingFinished(dossier_code=code, national_status=9, finished_at=e.ready_at)
-    if isinstance(e, D.ResultHandedOver):
-        return RoutingFinished(dossier_code=code, national_status=10, finished_at=e.handed_over_at)
-    if isinstance(e, D.Withdrawn):
-        return RoutingFinished(dossier_code=code, national_status=7, reason=e.reason, finished_at=e.withdrawn_at)
-    if isinstance(e, D.Stopped):
-        return RoutingFinished(dossier_code=code, national_status=8, reason=e.reason, finished_at=e.stopped_at)
-    return None
+    make = CONTRACT_OF.get(type(e))
+    return None if make is None else make(e)
 
 
-_STATUS_TIME = {
-    "RouteAssigned": "assigned_at", "SupplementRequested": "requested_at", "SupplementProvided": "provided_at",
-    "PaymentRequested": "requested_at", "PaymentReceived": "paid_at", "StepRefused": "refused_at",
-    "Stopped": "stopped_at", "ResultReady": "ready_at", "ResultHandedOver": "handed_over_at",
+STATUS_TIME: dict[type, str] = {
+    D.RouteAssigned: "assigned_at", D.SupplementRequested: "requested_at", D.SupplementProvided: "provided_at",
+    D.PaymentRequested: "requested_at", D.PaymentReceived: "paid_at", D.StepRefused: "refused_at",
+    D.Stopped: "stopped_at", D.ResultReady: "ready_at", D.ResultHandedOver: "handed_over_at",
+    D.Withdrawn: "withdrawn_at",
 }
+"""Stored events that change a status routing owns (docs/STATUS.md: 4, 5, 6, 7, 8, 9, 10), and the
+field saying when. ``ClosedAtIntake`` is absent on purpose: status 3 is intake's."""
 
 
-def status_change(e: Any) -> DossierStatusChanged | None:
-    """The national status this event set, for intake (withdrawal came from intake: not echoed)."""
-    name = type(e).__name__
-    if name not in _STATUS_TIME:
+def status_change(e: Any) -> DossierStatusChanged | DossierWithdrawalDeclined | None:
+    """The status-topic record of a stored event: a change of a status routing owns, or the
+    decline of a withdrawal request (the status kept)."""
+    if isinstance(e, D.WithdrawalDeclined):
+        return DossierWithdrawalDeclined(dossier_code=e.dossier_code, national_status=e.national_status,
+                                         reason=e.reason, declined_at=e.declined_at)
+    at = STATUS_TIME.get(type(e))
+    if at is None:
         return None
     return DossierStatusChanged(
         dossier_code=e.dossier_code, national_status=e.national_status, reason=getattr(e, "reason", None),
-        changed_by_agency_id=getattr(e, "agency_id", None), changed_at=getattr(e, _STATUS_TIME[name]))
+        changed_by_agency_id=getattr(e, "agency_id", None), changed_at=getattr(e, at))

@@ -1,50 +1,149 @@
 """How routing reacts to intake's events and to stream-integrated agencies' replies.
 
 Handlers run on the event-store threads; what they return is saved with the consumed
-position in one transaction.  A repeated event changes nothing.
+position in one transaction.  A repeated event changes nothing.  :data:`HANDLERS` is keyed by
+contract type and says on which topic each contract is accepted; any other contract, and any
+contract on the wrong topic, is dead-lettered with the reason (none is ignored silently).
+
+Status ownership (docs/STATUS.md): a refusal at intake closes routing's record without a
+status (3 is intake's); a withdrawal request is decided here (7, or declined with the status
+kept); the legacy ``DossierWithdrawn`` is read as a request.
+
+A reply (``AgencyActed``) is accepted only from the reply topic of the agency it names, only
+for a step of a stream-integrated agency, and only when ``acted_at`` is not before the step
+opened and not later than now plus the allowed clock skew.
+
+Every stored event keeps the message's correlation id, and the message's id as causation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from routing.application import RoutedDossierNotFoundError, RoutingApplication
-from routing.domain import RoutingError
+from routing.application import RoutedDossierNotFoundError, RoutingApplication, StepAction, Trace
+from routing.domain import RoutedDossier, RoutingError
+from services.clock import Clock
 from services.consumer import UnprocessableMessage
 from shared_events import (
     CloudEvent,
     DossierAccepted,
     DossierRefusedAtIntake,
     DossierSubmitted,
+    DossierWithdrawalRequested,
     DossierWithdrawn,
 )
 from shared_events.contracts.routing import AgencyActed
 
 
-def react(app: RoutingApplication, contract: Any, envelope: CloudEvent) -> list[Any]:
-    """Apply one incoming event; the dossiers to save (empty when nothing changed)."""
-    try:
-        dossier = _apply(app, contract)
-    except RoutedDossierNotFoundError as exc:
-        raise UnprocessableMessage(f"routing has no dossier {exc}") from None
-    except RoutingError as exc:
-        raise UnprocessableMessage(f"{type(exc).__name__}: {exc}") from None
-    return [] if dossier is None else [dossier]
+@dataclass(frozen=True)
+class Message:
+    """One consumed record as a reaction sees it."""
+
+    topic: str
+    envelope: CloudEvent
+
+    @property
+    def trace(self) -> Trace:
+        return Trace(correlation_id=self.envelope.correlationid, causation_id=self.envelope.id)
 
 
-def _apply(app: RoutingApplication, c: Any) -> Any:
-    if isinstance(c, DossierSubmitted):
-        return app.receive(
-            code=c.dossier_code, procedure_code=c.procedure_code, locality_code=c.locality_code,
-            receiving_agency_id=c.receiving_agency_id, channel=c.channel, result_delivery_method=c.result_delivery.method,
-            options=list(c.options), received_at=c.received_at, national_status=int(c.national_status))
-    if isinstance(c, DossierAccepted):
-        return app.accept(c.dossier_code, c.accepted_at)
-    if isinstance(c, DossierRefusedAtIntake):
-        return app.refused_at_intake(c.dossier_code, c.reason, c.refused_at)
-    if isinstance(c, DossierWithdrawn):
-        return app.withdraw(c.dossier_code, c.reason, c.withdrawn_at)
-    if isinstance(c, AgencyActed):
-        return app.act(c.dossier_code, c.step_key, c.agency_id, c.action, c.acted_at, reason=c.reason,
-                       documents=[d.model_dump(mode="json") for d in c.documents], amount_vnd=c.amount_vnd)
-    return None
+@dataclass(frozen=True)
+class ReplyPolicy:
+    """Where replies come from and how far ahead of routing's clock they may be dated."""
+
+    agency_of_reply_topic: Callable[[str], str | None]
+    clock: Clock
+    max_skew: timedelta
+
+
+Reaction = Callable[[RoutingApplication, Any, Message, ReplyPolicy], RoutedDossier | None]
+
+
+def _submitted(app: RoutingApplication, c: DossierSubmitted, m: Message, _: ReplyPolicy) -> RoutedDossier | None:
+    return app.receive(
+        code=c.dossier_code, procedure_code=c.procedure_code, locality_code=c.locality_code,
+        receiving_agency_id=c.receiving_agency_id, channel=c.channel, result_delivery_method=c.result_delivery.method,
+        options=list(c.options), received_at=c.received_at, national_status=int(c.national_status), trace=m.trace)
+
+
+def _accepted(app: RoutingApplication, c: DossierAccepted, m: Message, _: ReplyPolicy) -> RoutedDossier | None:
+    return app.accept(c.dossier_code, c.accepted_at, m.trace)
+
+
+def _refused(app: RoutingApplication, c: DossierRefusedAtIntake, m: Message, _: ReplyPolicy) -> RoutedDossier | None:
+    return app.close_at_intake(c.dossier_code, c.reason, c.refused_at, m.trace)
+
+
+def _withdrawal_requested(app: RoutingApplication, c: DossierWithdrawalRequested, m: Message,
+                          _: ReplyPolicy) -> RoutedDossier:
+    return app.decide_withdrawal(c.dossier_code, c.reason, c.requested_at, m.trace)
+
+
+def _legacy_withdrawn(app: RoutingApplication, c: DossierWithdrawn, m: Message, _: ReplyPolicy) -> RoutedDossier:
+    return app.decide_withdrawal(c.dossier_code, c.reason, c.withdrawn_at, m.trace)
+
+
+def _agency_acted(app: RoutingApplication, c: AgencyActed, m: Message, policy: ReplyPolicy) -> RoutedDossier:
+    sender = policy.agency_of_reply_topic(m.topic)
+    if sender != c.agency_id:
+        raise UnprocessableMessage(f"a reply of agency {c.agency_id} arrived on {m.topic}, "
+                                   f"the reply topic of {sender or 'no agency'}")
+    latest = policy.clock.now() + policy.max_skew
+    if c.acted_at > latest:
+        raise UnprocessableMessage(f"acted_at {c.acted_at.isoformat()} is later than now plus "
+                                   f"{policy.max_skew} ({latest.isoformat()})")
+    dossier = app.dossier(c.dossier_code)
+    step = dossier.step(c.step_key)
+    if step.agency_id == c.agency_id and step.integration != "kafka":
+        raise UnprocessableMessage(f"step {c.step_key!r} of {c.dossier_code} is worked through the REST inbox, "
+                                   "not the reply topic")
+    return app.apply_step_action(StepAction(
+        code=c.dossier_code, step_key=c.step_key, agency_id=c.agency_id, action=c.action, at=c.acted_at,
+        reason=c.reason, documents=[d.model_dump(mode="json") for d in c.documents], amount_vnd=c.amount_vnd),
+        m.trace)
+
+
+INTAKE, REPLIES = "intake", "replies"
+
+HANDLERS: dict[type, tuple[str, Reaction]] = {
+    DossierSubmitted: (INTAKE, _submitted),
+    DossierAccepted: (INTAKE, _accepted),
+    DossierRefusedAtIntake: (INTAKE, _refused),
+    DossierWithdrawalRequested: (INTAKE, _withdrawal_requested),
+    DossierWithdrawn: (INTAKE, _legacy_withdrawn),
+    AgencyActed: (REPLIES, _agency_acted),
+}
+"""Contract type → (the kind of topic it is accepted from, its reaction). Every other contract
+— routing's own events, status changes, anything new — is dead-lettered, not dropped."""
+
+
+class Reactions:
+    """The consumer's handler: ``reactions(app, contract, envelope, topic)`` → dossiers to save."""
+
+    def __init__(self, *, intake_topic: str, policy: ReplyPolicy) -> None:
+        self._intake_topic = intake_topic
+        self._policy = policy
+
+    def kind_of(self, topic: str) -> str | None:
+        if topic == self._intake_topic:
+            return INTAKE
+        return REPLIES if self._policy.agency_of_reply_topic(topic) is not None else None
+
+    def __call__(self, app: RoutingApplication, contract: Any, envelope: CloudEvent, topic: str) -> list[Any]:
+        entry = HANDLERS.get(type(contract))
+        if entry is None:
+            raise UnprocessableMessage(f"routing does not handle {envelope.type}")
+        kind, reaction = entry
+        if self.kind_of(topic) != kind:
+            raise UnprocessableMessage(f"{envelope.type} is not accepted on {topic}")
+        try:
+            dossier = reaction(app, contract, Message(topic, envelope), self._policy)
+        except RoutedDossierNotFoundError as exc:
+            raise UnprocessableMessage(f"routing has no dossier {exc}") from None
+        except RoutingError as exc:
+            raise UnprocessableMessage(f"{type(exc).__name__}: {exc}") from None
+        return [] if dossier is None else [dossier]
+

@@ -1,8 +1,9 @@
 """The routing read model: one row per step of every dossier, kept in the same transaction
-as the events that changed it (SQL-first; the REST inbox and the deadline timer query it).
+as the events that changed it (SQL-first; the REST inbox and the deadline timer query it), and
+one row per dossier routing could not route (``unroutable_dossiers``, with the reason).
 
 :class:`RoutingRecorder` is the event store's process recorder with one addition: rows
-passed to ``save(..., inbox_rows=[...])`` are upserted in the transaction that stores the
+passed to ``save(..., inbox_rows=[...], unroutable_rows=[...])`` are upserted in the transaction that stores the
 events (and the consumed position), so the read model never disagrees with the log.
 """
 
@@ -18,6 +19,8 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+
+from routing.domain import CLOSED_STATUSES
 
 CREATE_INBOX = """
 CREATE TABLE IF NOT EXISTS {schema}.inbox_steps (
@@ -42,6 +45,21 @@ CREATE TABLE IF NOT EXISTS {schema}.inbox_steps (
 CREATE_INBOX_INDEX = (
     "CREATE INDEX IF NOT EXISTS inbox_steps_agency_idx ON {schema}.inbox_steps (agency_id, state, due_at)")
 
+CREATE_UNROUTABLE = """
+CREATE TABLE IF NOT EXISTS {schema}.unroutable_dossiers (
+    dossier_code        text        PRIMARY KEY,
+    receiving_agency_id text        NOT NULL,
+    procedure_code      text        NOT NULL,
+    locality_code       text        NOT NULL,
+    received_at         timestamptz NOT NULL,
+    reason              text        NOT NULL,
+    detected_at         timestamptz NOT NULL,
+    national_status     integer     NOT NULL,
+    routed              boolean     NOT NULL
+)"""
+UNROUTABLE_COLUMNS = ("dossier_code", "receiving_agency_id", "procedure_code", "locality_code", "received_at",
+                      "reason", "detected_at", "national_status", "routed")
+
 COLUMNS = ("dossier_code", "step_key", "step_name", "agency_id", "integration", "procedure_code", "state",
            "opening", "opened_at", "due_at", "completed_at", "timeliness", "due_soon_raised", "overdue_raised",
            "national_status", "appointment_at")
@@ -57,6 +75,8 @@ class RoutingRecorder(PostgresProcessRecorder):
         self.sql_create_statements.append(SQL(CREATE_INBOX).format(schema=schema))
         self.sql_create_statements.append(SQL(CREATE_INBOX_INDEX).format(schema=schema))
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])
+        self.sql_create_statements.append(SQL(CREATE_UNROUTABLE).format(schema=schema))
+        self._upsert_unroutable = _upsert_sql(schema, "unroutable_dossiers", UNROUTABLE_COLUMNS, ("dossier_code",))
         self._upsert = SQL(
             "INSERT INTO {schema}.inbox_steps (" + ", ".join(COLUMNS) + ") VALUES ("
             + ", ".join(f"%({c})s" for c in COLUMNS) + ") ON CONFLICT (dossier_code, step_key) DO UPDATE SET "
@@ -67,6 +87,17 @@ class RoutingRecorder(PostgresProcessRecorder):
         rows = kwargs.get("inbox_rows") or ()
         if rows:
             curs.executemany(self._upsert, list(rows))
+        unroutable = kwargs.get("unroutable_rows") or ()
+        if unroutable:
+            curs.executemany(self._upsert_unroutable, list(unroutable))
+
+
+def _upsert_sql(schema: Identifier, table: str, columns: Sequence[str], key: Sequence[str]) -> SQL:
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return SQL(
+        "INSERT INTO {schema}." + table + " (" + ", ".join(columns) + ") VALUES ("
+        + ", ".join(f"%({c})s" for c in columns) + ") ON CONFLICT (" + ", ".join(key) + ") DO UPDATE SET "
+        + updates).format(schema=schema)
 
 
 class InboxQueries:
@@ -74,6 +105,7 @@ class InboxQueries:
 
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self._pool = pool
+        self._schema = schema
         self._table = f'"{schema}".inbox_steps'
 
     async def for_agency(self, agency_id: str, *, states: Sequence[str] | None, due_before: datetime | None,

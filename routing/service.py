@@ -8,23 +8,28 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
+from aiokafka.structs import ConsumerRecord
+
 from routing.api import dossiers as dossiers_router
 from routing.api import inbox as inbox_router
+from routing.api import unroutable as unroutable_router
 from routing.application import RoutingApplication
 from routing.outbound import outbound_mapper
-from routing.reactions import react
+from routing.reactions import Reactions, ReplyPolicy
 from routing.readmodel import InboxQueries
 from routing.settings import RoutingSettings
 from services.app import create_service_app
 from services.clock import Clock, clock_from
 from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
+from services.failures import is_infrastructure_error
 from services.kafka import make_producer
 from services.observability import Metrics, configure_logging
 from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
@@ -57,17 +62,18 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
             yield
 
     return create_service_app(title="lienthong routing", description=DESCRIPTION, settings=settings,
-                              lifespan=lifespan, routers=[inbox_router, dossiers_router])
+                              lifespan=lifespan, routers=[inbox_router, dossiers_router, unroutable_router])
 
 
 async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str]) -> None:
-    """Create the inbox topic of every stream-integrated agency (idempotent; one partition each:
-    an agency reads its whole inbox in order)."""
+    """Create the inbox and reply topics of every stream-integrated agency (idempotent; one
+    partition each: an agency reads its whole inbox in order, routing its replies)."""
+    wanted = [topic for a in agency_ids for topic in (settings.agency_inbox_topic(a), settings.agency_reply_topic(a))]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [settings.agency_inbox_topic(a) for a in agency_ids if settings.agency_inbox_topic(a) not in existing]
+        missing = [name for name in wanted if name not in existing]
         if missing:
             try:
                 await admin.create_topics([NewTopic(name, 1, 1) for name in missing])
@@ -97,44 +103,100 @@ async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
         await relay.run(stop, start_after=start_after)
 
 
+class RoutingConsumer(TrackingConsumer):
+    """The tracking consumer, telling the reactions which topic each record came from (a reply's
+    topic names the agency that sent it). Records are applied one at a time, in order."""
+
+    def __init__(self, *, reactions: Reactions, **kwargs: Any) -> None:
+        self._topic = ""
+        super().__init__(handler=lambda app, contract, envelope: reactions(app, contract, envelope, self._topic),
+                         **kwargs)
+
+    async def apply(self, record: ConsumerRecord) -> None:
+        self._topic = record.topic
+        await super().apply(record)
+
+
 async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
-    """Apply intake's events and agencies' replies until stopped."""
+    """Apply intake's events and the stream-integrated agencies' replies until stopped."""
     settings = settings or RoutingSettings()
     configure_logging("routing-consumer", settings.log_level)
     producer = make_producer(settings.kafka_bootstrap_servers, "routing-consumer")
     async with worker_resources(settings, open_store(settings), producer) as store:
-        consumer = TrackingConsumer(
-            name="routing-consumer", topics=[settings.intake_topic, settings.agency_replies_topic],
+        app = store.app
+        assert app is not None
+        stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
+        await ensure_agency_topics(settings, stream_agencies)
+        reply_topics = {settings.agency_reply_topic(a): a for a in stream_agencies}
+        policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(settings.clock_file),
+                             max_skew=timedelta(seconds=settings.reply_clock_skew_seconds))
+        consumer = RoutingConsumer(
+            name="routing-consumer", topics=[settings.intake_topic, *reply_topics],
             group_id=settings.consumer_group, bootstrap_servers=settings.kafka_bootstrap_servers, store=store,
-            handler=react, producer=producer, dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
+            reactions=Reactions(intake_topic=settings.intake_topic, policy=policy), producer=producer,
+            dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
         await consumer.run(stop)
 
 
 async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
-    """Raise due-soon and overdue events as time passes (by the injected clock)."""
+    """Raise due-soon and overdue events as time passes (by the injected clock).
+
+    Survives outages: a start-up or a sweep failing because PostgreSQL (or anything the
+    infrastructure provides) is unavailable is retried with capped exponential backoff; the
+    process never exits for it."""
     settings = settings or RoutingSettings()
     configure_logging("routing-timer", settings.log_level)
     clock = clock_from(settings.clock_file)
+    backoff = Backoff(first=min(1.0, settings.timer_interval_seconds), cap=settings.timer_max_backoff_seconds)
     store = open_store(settings)
-    await open_event_store(settings, store)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool: asyncpg.Pool | None = None
     try:
-        queries = InboxQueries(pool, settings.database_schema)
-        window = timedelta(hours=settings.due_soon_hours)
         while not stop.is_set():
-            await check_deadlines_once(store, queries, clock, window)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.timer_interval_seconds)
+                if store.app is None:
+                    await open_event_store(settings, store)
+                if pool is None:
+                    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+                queries = InboxQueries(pool, settings.database_schema)
+                await check_deadlines_once(store, queries, clock, timedelta(hours=settings.due_soon_hours))
+                backoff.reset()
+                wait = settings.timer_interval_seconds
+            except Exception as exc:  # noqa: BLE001 - only infrastructure failures are survived
+                if not is_infrastructure_error(exc):
+                    raise
+                wait = backoff.next()
+                log.warning("deadline sweep failed; retrying in %.1fs: %s", wait, exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:
                 pass
     finally:
-        await pool.close()
+        if pool is not None:
+            await pool.close()
         await store.close()
+
+
+class Backoff:
+    """Capped exponential backoff: ``first``, doubled on every failure, at most ``cap``."""
+
+    def __init__(self, *, first: float, cap: float) -> None:
+        self.first, self.cap = first, max(first, cap)
+        self._next = first
+
+    def next(self) -> float:
+        wait, self._next = self._next, min(self._next * 2, self.cap)
+        return wait
+
+    def reset(self) -> None:
+        self._next = self.first
 
 
 async def check_deadlines_once(store: EventStore[RoutingApplication], queries: InboxQueries, clock: Clock,
                                window: timedelta) -> int:
-    """One sweep: every dossier with a step overdue or due within ``window``; how many changed."""
+    """One sweep: every dossier with a step overdue or due within ``window``; how many changed.
+
+    An infrastructure failure ends the sweep (the caller retries it); any other failure of one
+    dossier is logged and the sweep goes on."""
     app = store.app
     assert app is not None
     now = clock.now()
@@ -142,14 +204,11 @@ async def check_deadlines_once(store: EventStore[RoutingApplication], queries: I
     horizon = now + window * 4 + timedelta(days=4)
     changed = 0
     for code in await queries.needing_deadline_check(now, horizon):
-        def check(code: str = code) -> bool:
-            dossier = app.check_deadlines(code, now, window)
-            if dossier is not None:
-                app.save_dossier(dossier)
-            return dossier is not None
         try:
-            changed += await store.call(check)
-        except Exception:  # noqa: BLE001 - one dossier's failure must not stop the sweep
+            changed += await store.call(app.check_deadlines, code, now, window) is not None
+        except Exception as exc:  # noqa: BLE001 - one dossier's failure must not stop the sweep
+            if is_infrastructure_error(exc):
+                raise
             log.exception("deadline check failed", extra={"dossier_code": code})
     return changed
 

@@ -6,6 +6,16 @@ from pydantic_settings import SettingsConfigDict
 from services.settings import ServiceSettings
 
 
+def agency_inbox_topic(prefix: str, agency_id: str) -> str:
+    """The inbox topic of a stream-integrated agency: routing hands it its steps there."""
+    return f"{prefix}{agency_id}.inbox"
+
+
+def agency_reply_topic(prefix: str, agency_id: str) -> str:
+    """The reply topic of a stream-integrated agency: only that agency writes to it."""
+    return f"{prefix}{agency_id}.replies"
+
+
 class RoutingSettings(ServiceSettings):
     """Everything routing reads from its environment; see docs/CONFIGURATION.md."""
 
@@ -18,13 +28,18 @@ class RoutingSettings(ServiceSettings):
     intake_topic: str = "lienthong.intake.dossier-events"
     events_topic: str = "lienthong.routing.dossier-events"
     status_topic: str = "lienthong.dossier-status"
-    agency_replies_topic: str = "lienthong.routing.agency-replies"
     agency_inbox_prefix: str = "lienthong.agency."
     consumer_group: str = "routing"
     store_threads: int = 16
     due_soon_hours: float = Field(default=4.0, gt=0, description="working hours before the due time")
     timer_interval_seconds: float = Field(default=30.0, gt=0)
+    timer_max_backoff_seconds: float = Field(default=30.0, gt=0,
+                                             description="longest wait between sweeps while a dependency is down")
+    reply_clock_skew_seconds: float = Field(default=300.0, ge=0, le=3600,
+                                            description="how far ahead of routing's clock a reply's acted_at may be")
 
     def agency_inbox_topic(self, agency_id: str) -> str:
-        """The inbox topic of a stream-integrated agency."""
-        return f"{self.agency_inbox_prefix}{agency_id}.inbox"
+        return agency_inbox_topic(self.agency_inbox_prefix, agency_id)
+
+    def agency_reply_topic(self, agency_id: str) -> str:
+        return agency_reply_topic(self.agency_inbox_prefix, agency_id)

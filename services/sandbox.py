@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from routing.settings import agency_inbox_topic, agency_reply_topic
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -148,15 +150,15 @@ class Sandbox:
         return self.topic("routing.dossier-events")
 
     @property
-    def replies_topic(self) -> str:
-        return self.topic("routing.agency-replies")
-
-    @property
     def agency_inbox_prefix(self) -> str:
         return self.topic("agency.")
 
     def agency_inbox_topic(self, agency_id: str) -> str:
-        return f"{self.agency_inbox_prefix}{agency_id}.inbox"
+        return agency_inbox_topic(self.agency_inbox_prefix, agency_id)
+
+    def agency_reply_topic(self, agency_id: str) -> str:
+        """Where the stream-integrated agency ``agency_id`` sends its replies (routing creates it)."""
+        return agency_reply_topic(self.agency_inbox_prefix, agency_id)
 
     @property
     def intake_schema(self) -> str:
@@ -214,8 +216,7 @@ class Sandbox:
         intake = {**common, "DATABASE_SCHEMA": self.intake_schema, "EVENTS_TOPIC": self.events_topic,
                   "CONSUMER_GROUP": self.intake_group, "HTTP_PORT": str(self.port)}
         routing = {**common, "DATABASE_SCHEMA": self.routing_schema, "INTAKE_TOPIC": self.events_topic,
-                   "EVENTS_TOPIC": self.routing_topic, "AGENCY_REPLIES_TOPIC": self.replies_topic,
-                   "AGENCY_INBOX_PREFIX": self.agency_inbox_prefix,
+                   "EVENTS_TOPIC": self.routing_topic, "AGENCY_INBOX_PREFIX": self.agency_inbox_prefix,
                    "CONSUMER_GROUP": self.routing_group, "HTTP_PORT": str(self.routing_port)}
         if self.timer_interval_seconds is not None:
             routing["TIMER_INTERVAL_SECONDS"] = str(self.timer_interval_seconds)

@@ -18,9 +18,11 @@ from routing.domain.errors import (
 from routing.domain.model import (
     ACCEPTED,
     CLOSED_STATUSES,
+    MAX_AMOUNT_VND,
     NEW,
     PAYMENT_REQUESTED,
     PROCESSING,
+    REFUSED_AT_INTAKE,
     RESULT_READY,
     RESULT_RETURNED,
     STOPPED,
@@ -33,9 +35,11 @@ from routing.domain.model import (
 __all__ = [
     "ACCEPTED",
     "CLOSED_STATUSES",
+    "MAX_AMOUNT_VND",
     "NEW",
     "PAYMENT_REQUESTED",
     "PROCESSING",
+    "REFUSED_AT_INTAKE",
     "RESULT_READY",
     "RESULT_RETURNED",
     "ROUTING_NAMESPACE",

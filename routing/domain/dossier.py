@@ -8,7 +8,9 @@ every event that changes the national status carries the new ``national_status``
 Events: ``Received``, ``RouteAssigned``, ``StepOpened``, ``StepClaimed``, ``StepCompleted``,
 ``ResultReady``, ``SupplementRequested``, ``SupplementProvided``, ``PaymentRequested``,
 ``PaymentReceived``, ``StepRefused``, ``StepSentBack``, ``Withdrawn``, ``Stopped``,
-``StepDueSoon``, ``StepOverdue``, ``ApologyIssued``, ``ResultHandedOver``.
+``StepDueSoon``, ``StepOverdue``, ``ApologyIssued``, ``ResultHandedOver``, ``RoutingImpossible``
+(no route or agency could be found: recorded with the reason, the status unchanged),
+``ClosedAtIntake`` (intake refused it: status 3, intake's own) and ``WithdrawalDeclined``.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from routing.domain.model import (
     DONE,
     NEW,
     OPEN,
+    MAX_AMOUNT_VND,
     PAYMENT_REQUESTED,
     PENDING,
     PROCESSING,
     REFUSED,
+    REFUSED_AT_INTAKE,
     RESULT_READY,
     RESULT_RETURNED,
     SENT_BACK,
@@ -129,6 +133,8 @@ class RoutedDossier(Aggregate):
         self.result_ready_at: datetime | None = None
         self.handed_over_at: datetime | None = None
         self.handed_over_by: str | None = None
+        self.unroutable_reason: str | None = None
+        self.unroutable_at: datetime | None = None
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -141,6 +147,15 @@ class RoutedDossier(Aggregate):
     def current_appointment_at(self) -> datetime | None:
         """The appointment the citizen holds now: the apology's new date, else ``appointment_at``."""
         return self.new_appointment_at or self.appointment_at
+
+    @property
+    def withdrawable(self) -> bool:
+        """The applicant may still withdraw: not closed and no result ready (status 9)."""
+        return not self.closed and self.national_status != RESULT_READY
+
+    def involves(self, agency_id: str | None) -> bool:
+        """``agency_id`` has a step on this dossier's route (what entitles an agency to see it)."""
+        return agency_id is not None and any(step.agency_id == agency_id for step in self.steps.values())
 
     def step(self, key: str) -> StepState:
         if key not in self.steps:
@@ -223,6 +238,23 @@ class RoutedDossier(Aggregate):
         )
         self._open([step.key for step in initial], started, calendar)
         self._finish_if_complete(route, at)
+
+    def record_unroutable(self, reason: str, at: datetime) -> None:
+        """Routing cannot place the dossier (no route in force on the day of receipt, an unknown
+        locality, no agency for a role): keep the reason on the dossier, status unchanged, so
+        the receiving desk and operators see it. Recorded once per reason."""
+        self._require_not_closed()
+        _require_aware(at, "at")
+        _require_text(reason, "reason")
+        if self.route_version is not None:
+            raise StepStateError(f"hồ sơ {self.code} already follows route version {self.route_version}")
+        if reason == self.unroutable_reason:
+            return
+        self._routing_impossible(dossier_code=self.code, reason=reason, detected_at=at)
+
+    @event("RoutingImpossible")
+    def _routing_impossible(self, dossier_code: str, reason: str, detected_at: datetime) -> None:
+        self.unroutable_reason, self.unroutable_at = reason, detected_at
 
     def _total_limit(self, route: routes.Route, calendar: WorkingCalendar) -> WorkingLimit | None:
         if route.total_time_limit is not None:
@@ -385,8 +417,9 @@ class RoutedDossier(Aggregate):
         self._require_processing("request a payment")
         if not step.may_request_payment:
             raise StepStateError(f"step {step_key!r} may not request a payment")
-        if isinstance(amount_vnd, bool) or not isinstance(amount_vnd, int) or amount_vnd <= 0:
-            raise InvalidCommandError(f"amount_vnd must be a positive whole number of đồng, got {amount_vnd!r}")
+        if isinstance(amount_vnd, bool) or not isinstance(amount_vnd, int) or not 0 < amount_vnd <= MAX_AMOUNT_VND:
+            raise InvalidCommandError(
+                f"amount_vnd must be a whole number of đồng from 1 to {MAX_AMOUNT_VND}, got {amount_vnd!r}")
         self._payment_requested(dossier_code=self.code, step_key=step_key, agency_id=agency_id, amount_vnd=amount_vnd,
                                 requested_at=at, national_status=PAYMENT_REQUESTED)
 
@@ -476,6 +509,35 @@ class RoutedDossier(Aggregate):
         self, dossier_code: str, reason: str, withdrawn_at: datetime, closed_steps: list[str], national_status: int
     ) -> None:
         self._close(closed_steps, reason, withdrawn_at, national_status)
+
+    def decide_withdrawal(self, reason: str, at: datetime) -> None:
+        """The applicant's withdrawal request (from intake): withdrawn (status 7) while the dossier
+        is still withdrawable, else ``WithdrawalDeclined`` naming the status it keeps."""
+        _require_aware(at, "at")
+        _require_text(reason, "reason")
+        if self.withdrawable:
+            self.withdraw(reason, at)
+        else:
+            self._withdrawal_declined(dossier_code=self.code, reason=reason, declined_at=at,
+                                      national_status=self.national_status)
+
+    @event("WithdrawalDeclined")
+    def _withdrawal_declined(self, dossier_code: str, reason: str, declined_at: datetime, national_status: int) -> None:
+        pass
+
+    def close_at_intake(self, reason: str, at: datetime) -> None:
+        """Intake refused the dossier (status 3, intake's): routing's record closes, every open
+        step with it; routing publishes no status for it."""
+        self._require_closable(at)
+        _require_text(reason, "reason")
+        self._closed_at_intake(dossier_code=self.code, reason=reason, refused_at=at,
+                               closed_steps=[s.key for s in self.open_steps()], national_status=REFUSED_AT_INTAKE)
+
+    @event("ClosedAtIntake")
+    def _closed_at_intake(
+        self, dossier_code: str, reason: str, refused_at: datetime, closed_steps: list[str], national_status: int
+    ) -> None:
+        self._close(closed_steps, reason, refused_at, national_status)
 
     def stop(self, reason: str, at: datetime, *, by: str | None = None) -> None:
         """Stop processing (form 05, status 8); every open step closes. ``by`` names who decided."""
@@ -632,6 +694,9 @@ class RoutedDossier(Aggregate):
             raise StepStateError(f"step {step_key!r} is skipped: its option was not chosen")
         if step.agency_id != agency_id:
             raise WrongAgencyError(f"step {step_key!r} of hồ sơ {self.code} is assigned to {step.agency_id}")
+        if step.is_active and step.opened_at is not None and at < step.opened_at:
+            raise InvalidCommandError(
+                f"{at.isoformat()} is before step {step_key!r} opened ({step.opened_at.isoformat()})")
         return step
 
     def _active_step(self, step_key: str, agency_id: str, at: datetime) -> StepState:

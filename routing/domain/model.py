@@ -17,6 +17,9 @@ RESULT_READY, RESULT_RETURNED = 9, 10
 CLOSED_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
 PAUSED_STATUSES = frozenset({SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED})
 
+MAX_AMOUNT_VND = 10**15
+"""The largest payment an agency may ask for, in đồng (a bound, not a law: far above any fee or tax)."""
+
 # Step states.
 PENDING, OPEN, CLAIMED, DONE = "pending", "open", "claimed", "done"
 CLOSED, SKIPPED = "closed", "skipped"

@@ -1,7 +1,7 @@
 """Simulated agency systems: act on a step through the REST inbox or through Kafka.
 
 A REST agency posts to ``/v1/inbox``; a stream-integrated agency first finds the step on its
-own inbox topic, then sends its actions to the reply topic — the two ways real agency
+own inbox topic, then sends its actions to its own reply topic — the two ways real agency
 systems integrate.
 """
 
@@ -53,13 +53,17 @@ class AgencySimulator:
                                    lambda rs: len(rs) >= 1, keep=ours, timeout=60)
         return json.loads(records[0].value)
 
-    async def kafka(self, code: str, step_key: str, agency_id: str, action: str, acted_at: datetime,
-                    **fields: Any) -> None:
+    async def kafka(self, code: str, step_key: str, agency_id: str, action: str, acted_at: datetime, *,
+                    topic_of: str | None = None, **fields: Any) -> str:
+        """Send ``agency_id``'s reply on the reply topic of ``topic_of`` (default: its own); its event id."""
         reply = AgencyActed(dossier_code=code, step_key=step_key, agency_id=agency_id, action=action,
                             acted_at=acted_at, **fields)
-        envelope = to_cloud_event(reply, id=str(uuid.uuid4()), source=f"/agencies/{agency_id}", subject=code,
+        event_id = str(uuid.uuid4())
+        envelope = to_cloud_event(reply, id=event_id, source=f"/agencies/{agency_id}", subject=code,
                                   time=acted_at, correlation_id=str(uuid.uuid4()))
-        await produce(self.system.kafka, self.system.replies_topic, encode(envelope), key=code.encode())
+        await produce(self.system.kafka, self.system.agency_reply_topic(topic_of or agency_id), encode(envelope),
+                      key=code.encode())
+        return event_id
 
     async def claim_and_complete(self, code: str, step: dict[str, Any], at: datetime) -> None:
         """The step's agency takes it and finishes it at ``at``, by its integration."""

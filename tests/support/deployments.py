@@ -36,9 +36,10 @@ async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime)
 
     system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
     system.set_time(start_at)
-    await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic,
-                                       system.replies_topic])
+    await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic])
     await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
+    # The agencies' reply topics exist before a test replies (routing-consumer also creates them).
+    await create_topics(system.kafka, [system.agency_reply_topic(a) for a in system.stream_agency_ids], partitions=1)
     try:
         await system.start((*INTAKE_PROCESSES, *ROUTING_PROCESSES))
         yield system

@@ -27,7 +27,9 @@ class SystemDeployment(IntakeDeployment):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.clock_file = self.work_dir / f"clock-{self.suffix}.txt"
-        self.agency_ids = sorted({a.id for a in Geography.load().agencies})
+        geography = Geography.load()
+        self.agency_ids = sorted({a.id for a in geography.agencies})
+        self.stream_agency_ids = sorted(geography.stream_integrated_agency_ids())
         self.secrets.update({f"agency:{agency_id}": secrets.token_urlsafe(24) for agency_id in self.agency_ids})
 
     @property

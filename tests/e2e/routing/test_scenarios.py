@@ -50,6 +50,7 @@ async def test_land_transfer_pauses_the_clock_while_the_citizen_pays(system, htt
     view = await routed_view(system, http, tokens["auditor"], code,
                              until=lambda v: step_of(v, "tax_payment")["state"] == "open")
     assert instant(step_of(view, "tax_payment")["due_at"]) == at(9, 10)
+    system.set_time(at(8, 11))
     await agencies.kafka(code, "tax_payment", tax, "request_payment", at(8, 11), amount_vnd=25_000_000)
     paused = await routed_view(system, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 6)
     assert step_of(paused, "tax_payment")["due_at"] is None
@@ -62,6 +63,7 @@ async def test_land_transfer_pauses_the_clock_while_the_citizen_pays(system, htt
     assert resumed["national_status"] == 4
     assert instant(step_of(resumed, "tax_payment")["due_at"]) == at(11, 10)
     assert instant(resumed["appointment_at"]) == at(23, 9)
+    system.set_time(at(10, 14))
     await agencies.kafka(code, "tax_payment", tax, "complete", at(10, 14), documents=[])
     await one_hop(system, http, tokens, agencies, code,
                    Hop("update_certificate", "400.20.90001.H40", "rest", at(10, 14), at(15, 14), at(11, 9)))
