@@ -1,28 +1,46 @@
-"""HTTP entry points of intake: translate requests ↔ use cases, domain errors ↔ problems."""
+"""HTTP entry points of intake: translate requests ↔ use cases, domain errors ↔ problems.
+
+The use cases are :class:`intake.application.DossierIntake`'s; this module only parses,
+normalises and bounds what the caller sent, and turns every error into problem+json:
+403 ``forbidden`` (not entitled — including a desk submitting in another agency's name),
+404 ``dossier-not-found``, 409 ``dossier-state-conflict`` (the dossier's status does not allow
+it, also after re-applying the command past a concurrent change) and ``concurrent-change``,
+422 ``validation-failed`` / ``idempotency-key-reused`` / ``invalid-header``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from intake.application import DossierNotFoundError, IdempotencyKeyReusedError, IntakeApplication
-from intake.catalogue import Catalogue, check_submission
-from intake.codes import DossierCodes
-from intake.domain import ACCEPTED, NEW, Dossier, DossierStateError, SubmissionKey
+from intake.application import (
+    DossierIntake,
+    DossierNotFoundError,
+    DossierView,
+    IdempotencyKeyReusedError,
+    NotEntitledError,
+    SubmissionRejectedError,
+    SubmitDossier,
+)
+from intake.domain import ACCEPTED, REFUSED_AT_INTAKE, WITHDRAWN, Dossier, DossierStateError
 from services.auth import Principal, require_role
-from services.clock import VIETNAM, Clock
-from services.eventstore import EventStore
+from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
 from services.problems import InvalidParam, Problem
 from shared_events import Applicant, NationalStatus, ResultDelivery, SubmittedDocument
 
 AGENCY_ID_PATTERN = r"^[A-Z0-9.]{1,35}$"
-CHANNEL_OF_PARTY = {"desk": "desk", "portal": "online", "postal": "post"}
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+"""Code points of an ``Idempotency-Key`` after NFC normalisation."""
+_IDEMPOTENCY_KEY_MAX_BYTES = 4 * 3 * IDEMPOTENCY_KEY_MAX_LENGTH  # room for the NFD form of a maximal key
+DOSSIER_CODE_MAX_LENGTH = 64
 
 
 class DossierCreate(BaseModel):
@@ -35,8 +53,10 @@ class DossierCreate(BaseModel):
     documents: list[SubmittedDocument] = Field(min_length=1, max_length=100)
     channel: str = Field(pattern=r"^(desk|online|post)$")
     result_delivery: ResultDelivery
-    locality_code: str = Field(pattern=r"^[0-9]{2,5}$", description="Mã đơn vị hành chính nơi cư trú")
-    receiving_agency_id: str = Field(pattern=AGENCY_ID_PATTERN, examples=["000.00.01.H40"])
+    locality_code: str = Field(pattern=r"^[0-9]{2,5}$", description="Mã đơn vị hành chính nơi cư trú (cấp xã)",
+                               examples=["16690"])
+    receiving_agency_id: str = Field(pattern=AGENCY_ID_PATTERN, examples=["000.00.01.H40"],
+                                     description="Bộ phận tiếp nhận; một quầy chỉ nộp cho chính cơ quan mình")
     options: list[str] = Field(default=[], max_length=10,
                                description="Thủ tục liên thông tùy chọn người nộp tham gia, vd. funeral_allowance")
 
@@ -49,8 +69,14 @@ class HistoryEntry(BaseModel):
     reason: str | None = None
 
 
+WithdrawalAnswer = Literal["requested", "withdrawn", "declined"]
+
+
 class DossierPublic(BaseModel):
-    """A dossier's current state, national status and history."""
+    """A dossier's current state, national status and history.
+
+    ``withdrawal`` is absent until the applicant asks to withdraw; then ``requested`` until
+    routing decides, and ``withdrawn`` (status 7) or ``declined``."""
 
     code: str
     procedure_code: str
@@ -65,6 +91,7 @@ class DossierPublic(BaseModel):
     documents: list[dict[str, Any]]
     result_delivery: dict[str, Any]
     options: list[str] = []
+    withdrawal: WithdrawalAnswer | None = None
     history: list[HistoryEntry] = []
 
 
@@ -73,16 +100,42 @@ class Refusal(BaseModel):
     reason: str = Field(min_length=3, max_length=2000, description="Lý do từ chối (mẫu 03)")
 
 
-def _store(request: Request) -> EventStore[IntakeApplication]:
-    return request.app.state.store
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=2000, description="Lý do rút hồ sơ")
 
 
-def _app(request: Request) -> IntakeApplication:
-    return request.app.state.store.app
+def _intake(request: Request) -> DossierIntake:
+    return request.app.state.intake
 
 
-Store = Annotated[EventStore[IntakeApplication], Depends(_store)]
-App = Annotated[IntakeApplication, Depends(_app)]
+def idempotency_key(
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=_IDEMPOTENCY_KEY_MAX_BYTES)] = None,
+) -> str | None:
+    """The ``Idempotency-Key`` header as UTF-8 text in NFC (so the NFC and NFD forms of one key are
+    one key), at most :data:`IDEMPOTENCY_KEY_MAX_LENGTH` code points, without control characters."""
+    if idempotency_key is None:
+        return None
+    try:
+        text = idempotency_key.encode("latin-1").decode("utf-8")  # HTTP hands header bytes over as latin-1
+    except UnicodeError:
+        raise _bad_key("Khóa Idempotency-Key phải là chuỗi UTF-8") from None
+    key = unicodedata.normalize("NFC", text)
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise _bad_key(f"Khóa Idempotency-Key dài tối đa {IDEMPOTENCY_KEY_MAX_LENGTH} ký tự")
+    if not key.strip() or any(unicodedata.category(c) in ("Cc", "Cf") for c in key):
+        raise _bad_key("Khóa Idempotency-Key không được rỗng hoặc chứa ký tự điều khiển")
+    return key
+
+
+def _bad_key(reason: str) -> Problem:
+    return Problem(422, "invalid-header", "Tiêu đề yêu cầu không hợp lệ", reason,
+                   errors=[InvalidParam(name="Idempotency-Key", code="idempotency_key_invalid", reason=reason)])
+
+
+Intake = Annotated[DossierIntake, Depends(_intake)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+Code = Annotated[str, Path(min_length=1, max_length=DOSSIER_CODE_MAX_LENGTH, description="Mã hồ sơ")]
 Submitter = Annotated[Principal, Depends(require_role("dossier:submit"))]
 Reader = Annotated[Principal, Depends(require_role("dossier:read"))]
 Acceptor = Annotated[Principal, Depends(require_role("dossier:accept"))]
@@ -93,76 +146,81 @@ def fingerprint(body: DossierCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _not_found(code: str) -> Problem:
-    return Problem(404, "dossier-not-found", "Không tìm thấy hồ sơ", f"Không có hồ sơ mã {code}")
+def to_command(body: DossierCreate, key: str | None) -> SubmitDossier:
+    return SubmitDossier(
+        procedure_code=body.procedure_code, applicant=body.applicant.model_dump(mode="json"),
+        documents=[d.model_dump(mode="json") for d in body.documents], channel=body.channel,
+        result_delivery=body.result_delivery.model_dump(mode="json"), locality_code=body.locality_code,
+        receiving_agency_id=body.receiving_agency_id, options=list(body.options),
+        fingerprint=fingerprint(body), idempotency_key=key)
 
 
-def _label(status: int) -> str:
-    return NationalStatus(status).label
-
-
-def to_public(dossier: Dossier, history: list[Any] | None = None) -> DossierPublic:
-    return DossierPublic(
-        code=dossier.code, procedure_code=dossier.procedure_code, procedure_version=dossier.procedure_version,
-        national_status=dossier.national_status, national_status_label=_label(dossier.national_status),
-        channel=dossier.channel, receiving_agency_id=dossier.receiving_agency_id,
-        locality_code=dossier.locality_code, received_at=dossier.received_at, applicant=dossier.applicant,
-        documents=dossier.documents, result_delivery=dossier.result_delivery,
-        options=getattr(dossier, "options", []),
-        history=[_history_entry(e) for e in history or []],
-    )
-
-
-class Withdrawal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=3, max_length=2000, description="Lý do rút hồ sơ")
+_HISTORY: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Dossier.Submitted: lambda e: {"national_status": e.national_status, "by": e.submitted_by},
+    Dossier.Accepted: lambda e: {"national_status": ACCEPTED, "by": e.accepted_by},
+    Dossier.RefusedAtIntake: lambda e: {"national_status": REFUSED_AT_INTAKE, "by": e.refused_by, "reason": e.reason},
+    Dossier.WithdrawalRequested: lambda e: {"by": e.requested_by, "reason": e.reason},
+    Dossier.Withdrawn: lambda e: {"national_status": WITHDRAWN, "by": e.withdrawn_by, "reason": e.reason},
+    Dossier.StatusChanged: lambda e: {"national_status": e.national_status, "by": e.agency_id, "reason": e.reason},
+    Dossier.WithdrawalDeclined: lambda e: {"reason": e.reason},
+}
 
 
 def _history_entry(e: Any) -> HistoryEntry:
-    name = type(e).__name__
-    if isinstance(e, Dossier.Submitted):
-        return HistoryEntry(event=name, at=e.timestamp, national_status=e.national_status, by=e.submitted_by)
-    if isinstance(e, Dossier.Accepted):
-        return HistoryEntry(event=name, at=e.timestamp, national_status=ACCEPTED, by=e.accepted_by)
-    if isinstance(e, Dossier.RefusedAtIntake):
-        return HistoryEntry(event=name, at=e.timestamp, national_status=3, by=e.refused_by, reason=e.reason)
-    if isinstance(e, Dossier.Withdrawn):
-        return HistoryEntry(event=name, at=e.timestamp, national_status=7, by=e.withdrawn_by, reason=e.reason)
-    if isinstance(e, Dossier.StatusChanged):
-        return HistoryEntry(event=name, at=e.timestamp, national_status=e.national_status, by=e.agency_id,
-                            reason=e.reason)
-    return HistoryEntry(event=name, at=e.timestamp)
+    details = _HISTORY.get(type(e), lambda _: {})(e)
+    return HistoryEntry(event=type(e).__name__, at=e.timestamp, **details)
 
 
-def may_read(principal: Principal, dossier: Dossier) -> bool:
-    """Auditors read every dossier; desks and agencies those their agency received;
-    portal and postal partners those they submitted."""
-    if principal.party == "auditor":
-        return True
-    if principal.party in ("desk", "agency"):
-        return principal.agency_id == dossier.receiving_agency_id
-    return principal.client_id == dossier.submitted_by
+def to_public(view: DossierView) -> DossierPublic:
+    d = view.dossier
+    return DossierPublic(
+        code=d.code, procedure_code=d.procedure_code, procedure_version=d.procedure_version,
+        national_status=d.national_status, national_status_label=NationalStatus(d.national_status).label,
+        channel=d.channel, receiving_agency_id=d.receiving_agency_id, locality_code=d.locality_code,
+        received_at=d.received_at, applicant=d.applicant, documents=d.documents, result_delivery=d.result_delivery,
+        options=d.options, withdrawal=d.withdrawal, history=[_history_entry(e) for e in view.history],
+    )
 
 
-def check_against_catalogue(catalogue: Catalogue, body: DossierCreate, principal: Principal,
-                            received_at: datetime) -> tuple[str, list[InvalidParam]]:
-    """The procedure version in force at receipt, and every problem with the submission."""
-    problems: list[InvalidParam] = []
-    expected_channel = CHANNEL_OF_PARTY.get(principal.party)
-    if expected_channel is not None and body.channel != expected_channel:
-        problems.append(InvalidParam(name="channel", code="channel_not_for_party",
-                                     reason=f"Bên gọi loại '{principal.party}' chỉ nộp hồ sơ qua kênh '{expected_channel}'"))
-    procedure = catalogue.find(body.procedure_code, received_at.astimezone(VIETNAM).date())
-    if procedure is None:
-        problems.append(InvalidParam(name="procedure_code", code="procedure_unknown",
-                                     reason=f"Thủ tục {body.procedure_code} không có hoặc chưa/không còn hiệu lực"))
-        return "", problems
-    for p in check_submission(
-        procedure, channel=body.channel, result_delivery_method=body.result_delivery.method,
-        documents=[(d.name, d.media_type, d.size_bytes) for d in body.documents], options=body.options,
-    ):
-        problems.append(InvalidParam(name=p.field, code=p.code, reason=p.message_vi))
-    return procedure.version, problems
+def _rejected(exc: SubmissionRejectedError) -> Problem:
+    errors = [InvalidParam(name=p.field, code=p.code, reason=p.message_vi) for p in exc.problems]
+    return Problem(422, "validation-failed", "Hồ sơ không hợp lệ", f"{len(errors)} lỗi trong hồ sơ", errors=errors)
+
+
+_PROBLEMS: dict[type[Exception], Callable[[Any], Problem]] = {
+    SubmissionRejectedError: _rejected,
+    NotEntitledError: lambda exc: Problem(
+        403, "forbidden", "Không có quyền",
+        "Bên gọi không được thực hiện thao tác này với hồ sơ hoặc thay mặt cơ quan khác"),
+    DossierNotFoundError: lambda exc: Problem(404, "dossier-not-found", "Không tìm thấy hồ sơ",
+                                              f"Không có hồ sơ mã {exc}"),
+    IdempotencyKeyReusedError: lambda exc: Problem(
+        422, "idempotency-key-reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
+        "Khóa này đã được dùng cho một hồ sơ có nội dung khác"),
+    DossierStateError: lambda exc: Problem(409, "dossier-state-conflict", "Trạng thái hồ sơ không cho phép", str(exc)),
+    ConcurrentChangeError: lambda exc: Problem(
+        409, "concurrent-change", "Hồ sơ đang được thay đổi đồng thời",
+        "Hồ sơ vừa được thay đổi nhiều lần cùng lúc; vui lòng tải lại và thử lại"),
+}
+
+T = TypeVar("T")
+
+
+async def _answer(use_case: Awaitable[T]) -> T:
+    """Await ``use_case``, turning the use cases' errors into problems."""
+    try:
+        return await use_case
+    except tuple(_PROBLEMS) as exc:
+        translate = next(f for kind, f in _PROBLEMS.items() if isinstance(exc, kind))
+        raise translate(exc) from None
+
+
+def _located(view: DossierView, response: Response) -> DossierPublic:
+    dossier_code_var.set(view.dossier.code)
+    response.headers["Location"] = f"/v1/dossiers/{view.dossier.code}"
+    if view.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return to_public(view)
 
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
@@ -170,132 +228,59 @@ router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 @router.post(
     "", status_code=201, response_model=DossierPublic,
-    responses={401: {"description": "Not authenticated"}, 403: {"description": "Not a submitter"},
+    responses={401: {"description": "Not authenticated"},
+               403: {"description": "Not a submitter, or a desk submitting for another agency"},
                422: {"description": "Invalid submission (every problem listed)"}},
 )
-async def submit_dossier(
-    body: DossierCreate,
-    request: Request,
-    response: Response,
-    principal: Submitter,
-    store: Store,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
-) -> DossierPublic:
+async def submit_dossier(body: DossierCreate, response: Response, principal: Submitter, intake: Intake,
+                         key: IdempotencyKey) -> DossierPublic:
     """Receive a dossier (tiếp nhận hồ sơ): 201 with its code and national status 1 or 2.
 
-    With an ``Idempotency-Key`` header a retried request returns the first result
-    (header ``Idempotent-Replayed: true``) instead of creating a second dossier; reusing
-    a key for a different request is a 422.
+    Refused with 422 naming the field: anything the procedure's catalogue entry does not allow,
+    a ``locality_code`` that is not a commune-level unit in force on the day of receipt, a
+    ``receiving_agency_id`` that is not a one-stop desk in force that day, a procedure with no
+    route in force that day. A desk submits only for its own agency (403 otherwise).
+
+    With an ``Idempotency-Key`` header (UTF-8, compared after NFC normalisation) a retried
+    request returns the first result (header ``Idempotent-Replayed: true``) instead of creating
+    a second dossier; reusing a key for a different request is a 422.
     """
-    app = store.app
-    clock: Clock = request.app.state.clock
-    fp = fingerprint(body)
-    if idempotency_key is not None:
-        existing = await store.call(app.submission_key, principal.client_id, idempotency_key)
-        if existing is not None:
-            return await _replayed(store, existing, fp, response)
-    received_at = clock.now()
-    procedure_version, problems = check_against_catalogue(request.app.state.catalogue, body, principal, received_at)
-    if problems:
-        raise Problem(422, "validation-failed", "Hồ sơ không hợp lệ", f"{len(problems)} lỗi trong hồ sơ",
-                      errors=problems)
-    codes: DossierCodes = request.app.state.codes
-    code = await codes.next_code(body.receiving_agency_id, received_at)
-    dossier_code_var.set(code)
-    dossier = Dossier(
-        code=code, procedure_code=body.procedure_code, procedure_version=procedure_version,
-        applicant=body.applicant.model_dump(mode="json"),
-        documents=[d.model_dump(mode="json") for d in body.documents],
-        channel=body.channel, result_delivery=body.result_delivery.model_dump(mode="json"),
-        locality_code=body.locality_code, receiving_agency_id=body.receiving_agency_id,
-        submitted_by=principal.client_id, received_at=received_at,
-        national_status=ACCEPTED if body.channel == "desk" else NEW,
-        correlation_id=correlation_id_var.get(), options=body.options,
-    )
-    key = None
-    if idempotency_key is not None:
-        key = SubmissionKey(client_id=principal.client_id, key=idempotency_key, fingerprint=fp, dossier_code=code)
-    try:
-        stored = await store.call(app.submit, dossier, key)
-    except IdempotencyKeyReusedError:
-        raise _key_reused(idempotency_key or "") from None
-    if stored is not dossier:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/dossiers/{stored.code}"
-    return to_public(stored, await store.call(app.history, stored.code))
-
-
-async def _replayed(store: EventStore[IntakeApplication], key: SubmissionKey, fp: str,
-                    response: Response) -> DossierPublic:
-    try:
-        dossier = await store.call(store.app.replay, key, fp)
-    except IdempotencyKeyReusedError:
-        raise _key_reused(key.key) from None
-    response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/dossiers/{dossier.code}"
-    return to_public(dossier, await store.call(store.app.history, dossier.code))
-
-
-def _key_reused(key: str) -> Problem:
-    return Problem(422, "idempotency-key-reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-                   f"Khóa '{key}' đã được dùng cho một hồ sơ có nội dung khác")
-
-
-async def _load_readable(code: str, principal: Principal, store: EventStore[IntakeApplication]) -> Dossier:
-    try:
-        dossier = await store.call(store.app.dossier, code)
-    except DossierNotFoundError:
-        raise _not_found(code) from None
-    if not may_read(principal, dossier):
-        raise Problem(403, "forbidden", "Không có quyền", f"Bên gọi không được xem hồ sơ {code}")
-    return dossier
+    view = await _answer(intake.submit(to_command(body, key), principal, correlation_id_var.get()))
+    return _located(view, response)
 
 
 @router.get("/{code}", response_model=DossierPublic,
             responses={403: {"description": "Not entitled"}, 404: {"description": "Unknown code"}})
-async def get_dossier(code: str, principal: Reader, store: Store) -> DossierPublic:
-    """A dossier's current state, national status code and the history of its events."""
-    dossier = await _load_readable(code, principal, store)
-    return to_public(dossier, await store.call(store.app.history, code))
-
-
-def _is_receiving_desk(principal: Principal, dossier: Dossier) -> bool:
-    return principal.party == "desk" and principal.agency_id == dossier.receiving_agency_id
-
-
-async def _act(code: str, principal: Principal, store: Store, request: Request, action: str, **kwargs: Any) -> DossierPublic:
-    dossier = await _load_readable(code, principal, store)
-    allowed = _is_receiving_desk(principal, dossier) or (
-        action == "withdraw" and principal.client_id == dossier.submitted_by)
-    if not allowed:
-        raise Problem(403, "forbidden", "Không có quyền", "Chỉ bộ phận một cửa của cơ quan tiếp nhận được thực hiện")
-    method = getattr(store.app, action)
-    try:
-        dossier = await store.call(method, code, by=principal.client_id, at=request.app.state.clock.now(),
-                                   correlation_id=correlation_id_var.get(), **kwargs)
-    except DossierStateError as exc:
-        raise Problem(409, "dossier-state-conflict", "Trạng thái hồ sơ không cho phép", str(exc)) from None
-    return to_public(dossier, await store.call(store.app.history, code))
+async def get_dossier(code: Code, principal: Reader, intake: Intake) -> DossierPublic:
+    """A dossier's current state, national status code, withdrawal state and history."""
+    return to_public(await _answer(intake.read(code, principal)))
 
 
 @router.post("/{code}/acceptance", response_model=DossierPublic,
-             responses={403: {"description": "Not this desk"}, 404: {}, 409: {"description": "Not in status 1"}})
-async def accept_dossier(code: str, principal: Acceptor, store: Store, request: Request) -> DossierPublic:
+             responses={403: {"description": "Not this desk"}, 404: {},
+                        409: {"description": "Not in status 1, a withdrawal is pending, or a concurrent change"}})
+async def accept_dossier(code: Code, principal: Acceptor, intake: Intake) -> DossierPublic:
     """Accept an online or postal dossier after checking it (status 1 → 2)."""
-    return await _act(code, principal, store, request, "accept")
+    return to_public(await _answer(intake.accept(code, principal, correlation_id_var.get())))
 
 
 @router.post("/{code}/refusal", response_model=DossierPublic,
-             responses={403: {"description": "Not this desk"}, 404: {}, 409: {"description": "Not in status 1"}})
-async def refuse_dossier(code: str, body: Refusal, principal: Acceptor, store: Store, request: Request) -> DossierPublic:
+             responses={403: {"description": "Not this desk"}, 404: {},
+                        409: {"description": "Not in status 1, a withdrawal is pending, or a concurrent change"}})
+async def refuse_dossier(code: Code, body: Refusal, principal: Acceptor, intake: Intake) -> DossierPublic:
     """Refuse a dossier at intake with a reason (status 1 → 3, form 03)."""
-    return await _act(code, principal, store, request, "refuse", reason=body.reason)
+    return to_public(await _answer(intake.refuse(code, principal, body.reason, correlation_id_var.get())))
 
 
-@router.post("/{code}/withdrawal", response_model=DossierPublic,
+@router.post("/{code}/withdrawal", status_code=202, response_model=DossierPublic,
              responses={403: {"description": "Neither the submitter nor the receiving desk"}, 404: {},
-                        409: {"description": "Already closed or done"}})
-async def withdraw_dossier(code: str, body: Withdrawal, principal: Submitter, store: Store,
-                           request: Request) -> DossierPublic:
-    """The applicant withdraws the dossier (status 7): through the party that submitted it or the desk."""
-    return await _act(code, principal, store, request, "withdraw", reason=body.reason)
+                        409: {"description": "Refused at intake, withdrawn, stopped, done or returned"}})
+async def withdraw_dossier(code: Code, body: Withdrawal, principal: Submitter, intake: Intake) -> DossierPublic:
+    """The applicant asks to withdraw the dossier (rút hồ sơ): through its submitter or the desk.
+
+    202 with ``withdrawal: requested``: routing decides, and the dossier later shows
+    ``withdrawn`` (status 7) or ``declined``. A request while one is pending gets the same answer.
+    Refused with 409 when intake knows the dossier is refused at intake (3), withdrawn (7),
+    stopped (8), done (9) or returned (10).
+    """
+    return to_public(await _answer(intake.request_withdrawal(code, principal, body.reason, correlation_id_var.get())))

@@ -2,28 +2,48 @@
 
 A dossier is created when it is received (tiếp nhận) — at the one-stop desk, online or
 by public post — and keeps the national status code (1–10) that the national public
-service portal uses.  Intake records acceptance or refusal of online and postal
-submissions, and the status changes other services report about the dossier.
+service portal uses.  Intake decides statuses 1, 2 and 3 (acceptance or refusal of online and postal
+submissions) and records the applicant's withdrawal request; every other status is
+routing's (docs/STATUS.md), recorded here as reported and checked against the dossier.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared_events import NationalStatus
+
 DOSSIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/dossiers")
 SUBMISSION_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/submission-keys")
 
-NEW, ACCEPTED, REFUSED_AT_INTAKE = 1, 2, 3
-WITHDRAWN, STOPPED, DONE_AWAITING_HANDOVER, RESULT_RETURNED = 7, 8, 9, 10
-CLOSED_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
+NEW, ACCEPTED, REFUSED_AT_INTAKE = NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE
+WITHDRAWN, STOPPED = NationalStatus.WITHDRAWN, NationalStatus.STOPPED
+DONE_AWAITING_HANDOVER, RESULT_RETURNED = NationalStatus.DONE_AWAITING_HANDOVER, NationalStatus.RESULT_RETURNED
+
+OWNED_BY_INTAKE = frozenset({NEW, ACCEPTED, REFUSED_AT_INTAKE})
+"""The statuses intake decides (docs/STATUS.md); every other status is routing's."""
+
+TERMINAL_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
+"""A dossier in one of these statuses never changes status again."""
+
+CLOSED_STATUSES = TERMINAL_STATUSES
+
+NOT_WITHDRAWABLE = TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}
+"""Statuses in which intake itself refuses a withdrawal request (409), without asking routing."""
+
+WithdrawalState = Literal["requested", "withdrawn", "declined"]
 
 
 class DossierStateError(Exception):
     """The action is not allowed in the dossier's current status."""
+
+
+class StatusReportRefusedError(Exception):
+    """A status reported by another service contradicts intake's state or the status owners."""
 
 
 class Dossier(Aggregate):
@@ -31,6 +51,9 @@ class Dossier(Aggregate):
 
     Every event after creation repeats the dossier code, so each stored event can be
     published on its own (the code is the Kafka key).
+
+    ``withdrawal`` is ``None`` until the applicant asks to withdraw (rút hồ sơ); then
+    ``requested`` until routing decides, and ``withdrawn`` (status 7) or ``declined``.
     """
 
     @staticmethod
@@ -70,11 +93,21 @@ class Dossier(Aggregate):
         self.correlation_id = correlation_id
         self.options = list(options or [])
         self.applied_event_ids: list[str] = []
+        self.withdrawal: WithdrawalState | None = None
+
+    @property
+    def withdrawal_pending(self) -> bool:
+        return getattr(self, "withdrawal", None) == "requested"
+
+    def _refuse_while_withdrawal_pending(self) -> None:
+        if self.withdrawal_pending:
+            raise DossierStateError("hồ sơ đang chờ xử lý yêu cầu rút hồ sơ của người nộp")
 
     def accept(self, *, by: str, at: datetime, correlation_id: str | None) -> None:
         """Accept an online or postal submission after checking it (status 1 → 2)."""
         if self.national_status != NEW:
             raise DossierStateError(f"chỉ tiếp nhận được hồ sơ ở trạng thái 1 (Mới); hiện là {self.national_status}")
+        self._refuse_while_withdrawal_pending()
         self._accepted(dossier_code=self.code, accepted_by=by, accepted_at=at, correlation_id=correlation_id)
 
     @event("Accepted")
@@ -85,35 +118,65 @@ class Dossier(Aggregate):
         """Refuse a submission at intake with a reason (status 1 → 3, form 03)."""
         if self.national_status != NEW:
             raise DossierStateError(f"chỉ từ chối được hồ sơ ở trạng thái 1 (Mới); hiện là {self.national_status}")
+        self._refuse_while_withdrawal_pending()
         self._refused(dossier_code=self.code, refused_by=by, reason=reason, refused_at=at, correlation_id=correlation_id)
 
     @event("RefusedAtIntake")
     def _refused(self, dossier_code: str, refused_by: str, reason: str, refused_at: datetime, correlation_id: str | None) -> None:
         self.national_status = REFUSED_AT_INTAKE
 
-    def withdraw(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> None:
-        """The applicant withdraws the dossier (rút hồ sơ, status 7) while it is not closed."""
-        if self.national_status in CLOSED_STATUSES or self.national_status == DONE_AWAITING_HANDOVER:
-            raise DossierStateError(f"không rút được hồ sơ ở trạng thái {self.national_status}")
-        self._withdrawn(dossier_code=self.code, withdrawn_by=by, reason=reason, withdrawn_at=at,
-                        correlation_id=correlation_id)
+    def request_withdrawal(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> bool:
+        """The applicant asks to withdraw the dossier (yêu cầu rút hồ sơ); routing decides.
+
+        Refused at once in a status intake knows to be final or done (3, 7, 8, 9, 10).
+        A request while another is pending changes nothing: returns False.
+        """
+        if self.national_status in NOT_WITHDRAWABLE:
+            raise DossierStateError(f"không rút được hồ sơ ở trạng thái {int(self.national_status)}")
+        if self.withdrawal_pending:
+            return False
+        self._withdrawal_requested(dossier_code=self.code, requested_by=by, reason=reason, requested_at=at,
+                                   correlation_id=correlation_id)
+        return True
+
+    @event("WithdrawalRequested")
+    def _withdrawal_requested(self, dossier_code: str, requested_by: str, reason: str, requested_at: datetime,
+                              correlation_id: str | None) -> None:
+        self.withdrawal = "requested"
 
     @event("Withdrawn")
     def _withdrawn(self, dossier_code: str, withdrawn_by: str, reason: str, withdrawn_at: datetime,
                    correlation_id: str | None) -> None:
+        # Only in the history of dossiers withdrawn before routing owned status 7 (no new ones).
         self.national_status = WITHDRAWN
+        self.withdrawal = "withdrawn"
 
     def record_status_change(
         self, *, event_id: str, national_status: int, reason: str | None,
         agency_id: str | None, changed_at: datetime,
     ) -> bool:
-        """Record a status reported by another service; a repeated report is ignored.
+        """Record a status reported by its owner (routing); returns whether anything changed.
 
-        Returns whether anything changed.
+        A repeated report (same event id, or the status the dossier already has) changes
+        nothing.  Raises :class:`StatusReportRefusedError` for a status intake owns, for any
+        change of a terminal status, for a change of a dossier intake has not accepted (other
+        than the withdrawal it asked for), and for a withdrawal nobody requested.
         """
-        if event_id in self.applied_event_ids:
+        if event_id in self.applied_event_ids or national_status == self.national_status:
             return False
-        self._status_changed(dossier_code=self.code, event_id=event_id, national_status=national_status, reason=reason,
+        status = NationalStatus(national_status)
+        current = NationalStatus(self.national_status)
+        if status in OWNED_BY_INTAKE:
+            raise StatusReportRefusedError(f"status {int(status)} is owned by intake, not by the reporting service")
+        if current in TERMINAL_STATUSES:
+            raise StatusReportRefusedError(
+                f"dossier {self.code} is in terminal status {int(current)}; status {int(status)} is not applied")
+        if status == WITHDRAWN and not self.withdrawal_pending:
+            raise StatusReportRefusedError(f"no withdrawal of dossier {self.code} was requested")
+        if current == NEW and status != WITHDRAWN:
+            raise StatusReportRefusedError(
+                f"dossier {self.code} is not accepted yet (status 1); status {int(status)} is not applied")
+        self._status_changed(dossier_code=self.code, event_id=event_id, national_status=int(status), reason=reason,
                              agency_id=agency_id, changed_at=changed_at)
         return True
 
@@ -121,6 +184,25 @@ class Dossier(Aggregate):
     def _status_changed(self, dossier_code: str, event_id: str, national_status: int, reason: str | None,
                         agency_id: str | None, changed_at: datetime) -> None:
         self.national_status = national_status
+        self.applied_event_ids.append(event_id)
+        if national_status == WITHDRAWN:
+            self.withdrawal = "withdrawn"
+
+    def record_withdrawal_declined(self, *, event_id: str, reason: str, declined_at: datetime) -> bool:
+        """Routing declined the pending withdrawal; a repeated report changes nothing.
+
+        Raises :class:`StatusReportRefusedError` when no withdrawal is pending.
+        """
+        if event_id in self.applied_event_ids:
+            return False
+        if not self.withdrawal_pending:
+            raise StatusReportRefusedError(f"no withdrawal of dossier {self.code} is pending")
+        self._withdrawal_declined(dossier_code=self.code, event_id=event_id, reason=reason, declined_at=declined_at)
+        return True
+
+    @event("WithdrawalDeclined")
+    def _withdrawal_declined(self, dossier_code: str, event_id: str, reason: str, declined_at: datetime) -> None:
+        self.withdrawal = "declined"
         self.applied_event_ids.append(event_id)
 
 

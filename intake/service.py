@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from intake.api import router as dossiers_router
-from intake.application import IntakeApplication
+from intake.application import DossierIntake, IntakeApplication
 from intake.catalogue import Catalogue
 from intake.codes import DossierCodes
 from intake.outbound import to_outbound
 from intake.reactions import apply_status_change
+from intake.reference import ReferenceData
 from intake.settings import IntakeSettings
 from services.app import create_service_app
 from services.clock import Clock, clock_from
@@ -47,10 +48,12 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with http_resources(app, settings, open_store(settings), "intake-api") as pool:
-            app.state.codes = DossierCodes(pool, settings.database_schema)
-            await app.state.codes.create_table()
-            app.state.catalogue = Catalogue.load()
-            app.state.clock = clock or clock_from(settings.clock_file)
+            codes = DossierCodes(pool, settings.database_schema)
+            await codes.create_table()
+            catalogue, reference = await asyncio.gather(
+                asyncio.to_thread(Catalogue.load), asyncio.to_thread(ReferenceData.load))
+            app.state.intake = DossierIntake(app.state.store, catalogue=catalogue, reference=reference,
+                                             codes=codes, clock=clock or clock_from(settings.clock_file))
             yield
 
     return create_service_app(

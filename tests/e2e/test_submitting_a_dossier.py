@@ -206,21 +206,6 @@ async def test_the_service_reports_health_readiness_metrics_and_openapi(
     assert "/v1/dossiers" in paths and "/v1/dossiers/{code}" in paths
 
 
-async def test_the_applicant_withdraws_a_dossier_once(intake: IntakeDeployment, http: httpx.AsyncClient,
-                                                      tokens: dict[str, str]) -> None:
-    code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
-                            headers=bearer(tokens["portal"]))).json()["code"]
-    withdrawn = await http.post(f"/v1/dossiers/{code}/withdrawal", json={"reason": "Không còn nhu cầu"},
-                                headers=bearer(tokens["portal"]))
-    again = await http.post(f"/v1/dossiers/{code}/withdrawal", json={"reason": "Không còn nhu cầu"},
-                            headers=bearer(tokens["portal"]))
-    assert withdrawn.status_code == 200 and withdrawn.json()["national_status"] == 7
-    assert again.status_code == 409
-    records = await read_until(intake.kafka, intake.events_topic, lambda rs: len(rs) >= 2,
-                               keep=_submitted_events_of(code))
-    assert json.loads(records[-1].value)["type"] == "vn.lienthong.intake.dossier.withdrawn.v1"
-
-
 async def test_another_portal_client_may_not_withdraw_a_dossier(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel="post"),

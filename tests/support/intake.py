@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from services.sandbox import Sandbox, client_entry
-from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256
+from shared_events import DossierStatusChanged, DossierWithdrawalDeclined, encode, to_cloud_event
+from tests.random_refs import random_citizen_id, random_name, random_sha256
+
+RECEIVING_DESK = "000.00.01.H40"
+"""The province's public-administration service centre: a one-stop desk of the packaged geography."""
+OTHER_RECEIVING_DESK = "400.12.16690.H40"
+"""A commune's one-stop desk (from 1 July 2025)."""
+COMMUNE = "16690"
+"""A commune in force before and after 1 July 2025 (Trường Thi, then Trường Vinh)."""
 
 PARTIES = {
     "portal": ("portal", None, ["dossier:submit", "dossier:read"]),
@@ -24,8 +34,10 @@ class IntakeDeployment(Sandbox):
     """One isolated intake (see :class:`services.sandbox.Sandbox`) and a client per test party."""
 
     label: str = "test"
-    agency_id: str = field(default_factory=random_agency_id)
-    other_agency_id: str = field(default_factory=random_agency_id)
+    # Receiving desks must exist in the reference data intake checks; each deployment's own
+    # schema keeps its day counters apart from every other deployment's.
+    agency_id: str = RECEIVING_DESK
+    other_agency_id: str = OTHER_RECEIVING_DESK
     secrets: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,8 +75,29 @@ def certified_copy_submission(agency_id: str, *, channel: str = "online", **over
                        "size_bytes": 120_000, "sha256": random_sha256()}],
         "channel": channel,
         "result_delivery": {"method": "desk"},
-        "locality_code": "40001",
+        "locality_code": COMMUNE,
         "receiving_agency_id": agency_id,
     }
     body.update(overrides)
     return body
+
+
+def routing_message(contract: Any, code: str, event_id: str | None = None) -> bytes:
+    """``contract`` as routing would publish it on the status topic (structured CloudEvent)."""
+    now = datetime.now(timezone.utc)
+    return encode(to_cloud_event(contract, id=event_id or str(uuid.uuid4()), source="/lienthong/routing",
+                                 subject=code, time=now, correlation_id=str(uuid.uuid4())))
+
+
+def status_changed(code: str, status: int, event_id: str | None = None) -> bytes:
+    """Routing's report that dossier ``code`` moved to national status ``status``."""
+    contract = DossierStatusChanged(dossier_code=code, national_status=status, reason="đang xử lý",
+                                    changed_by_agency_id="400.10.16690.H40", changed_at=datetime.now(timezone.utc))
+    return routing_message(contract, code, event_id)
+
+
+def withdrawal_declined(code: str, status: int, event_id: str | None = None) -> bytes:
+    """Routing's answer that the withdrawal of ``code`` came too late (it keeps ``status``)."""
+    contract = DossierWithdrawalDeclined(dossier_code=code, national_status=status, reason="Hồ sơ đã giải quyết xong",
+                                         declined_at=datetime.now(timezone.utc))
+    return routing_message(contract, code, event_id)

@@ -1,5 +1,5 @@
-"""The rules intake's HTTP entry points apply: request fingerprints, who may read a
-dossier, and checking a submission against the procedure catalogue."""
+"""The rules of intake's use cases and entry points: request fingerprints, who may read a
+dossier or submit in an agency's name, and checking a submission against the catalogue."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
-from intake.api import DossierCreate, check_against_catalogue, fingerprint, may_read
-from intake.catalogue import Catalogue
+from intake.api import DossierCreate, fingerprint, to_command
+from intake.application import check_submission_rules, may_read, may_submit_for
+from intake.catalogue import Catalogue, SubmissionProblem
+from intake.reference import ReferenceData
+from services.clock import VIETNAM
 from services.auth import PartyKind, Principal
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
 from tests.unit.test_intake_domain import a_dossier
@@ -19,9 +22,26 @@ IN_FORCE = datetime(2025, 11, 28, 2, 0, tzinfo=timezone.utc)
 CHANNEL_OF = {"desk": "desk", "portal": "online", "postal": "post"}
 
 
+RECEIVING_DESK = "000.00.01.H40"  # the province's public-administration service centre
+COMMUNE = "16690"
+
+
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
     return Catalogue.load()
+
+
+@pytest.fixture(scope="module")
+def reference() -> ReferenceData:
+    return ReferenceData.load()
+
+
+@pytest.fixture
+def check(catalogue: Catalogue, reference: ReferenceData):
+    def check(body: DossierCreate, principal: Principal, received_at: datetime) -> tuple[str, list[SubmissionProblem]]:
+        return check_submission_rules(catalogue, reference, to_command(body, None), principal.party,
+                                      received_at.astimezone(VIETNAM).date())
+    return check
 
 
 def a_submission(**overrides: Any) -> dict[str, Any]:
@@ -33,8 +53,8 @@ def a_submission(**overrides: Any) -> dict[str, Any]:
                        "size_bytes": random.randint(1, 10_000_000), "sha256": random_sha256()}],
         "channel": "online",
         "result_delivery": {"method": "desk"},
-        "locality_code": f"{random.randint(0, 99999):05d}",
-        "receiving_agency_id": random_agency_id(),
+        "locality_code": COMMUNE,
+        "receiving_agency_id": RECEIVING_DESK,
     }
     body.update(overrides)
     return body
@@ -134,10 +154,10 @@ def test_a_portal_does_not_read_its_agencys_dossiers_by_agency_id() -> None:
 
 
 @pytest.mark.parametrize("party", ["desk", "portal", "postal"])
-def test_a_valid_submission_has_no_problems(catalogue: Catalogue, party: PartyKind) -> None:
+def test_a_valid_submission_has_no_problems(check, party: PartyKind) -> None:
     body = DossierCreate.model_validate(a_submission(channel=CHANNEL_OF[party]))
 
-    version, problems = check_against_catalogue(catalogue, body, a_principal(party), IN_FORCE)
+    version, problems = check(body, a_principal(party), IN_FORCE)
 
     assert problems == []
     assert version == "2025.07"
@@ -145,59 +165,77 @@ def test_a_valid_submission_has_no_problems(catalogue: Catalogue, party: PartyKi
 
 @pytest.mark.parametrize(("party", "channel"), [("portal", "desk"), ("portal", "post"), ("desk", "online"),
                                                 ("postal", "online")])
-def test_a_party_using_another_partys_channel_is_reported(catalogue: Catalogue, party: PartyKind,
+def test_a_party_using_another_partys_channel_is_reported(check, party: PartyKind,
                                                             channel: str) -> None:
     body = DossierCreate.model_validate(a_submission(channel=channel))
 
-    _, problems = check_against_catalogue(catalogue, body, a_principal(party), IN_FORCE)
+    _, problems = check(body, a_principal(party), IN_FORCE)
 
-    assert [(p.name, p.code) for p in problems] == [("channel", "channel_not_for_party")]
+    assert [(p.field, p.code) for p in problems] == [("channel", "channel_not_for_party")]
 
 
-def test_an_unknown_procedure_is_reported(catalogue: Catalogue) -> None:
+def test_an_unknown_procedure_is_reported(check) -> None:
     body = DossierCreate.model_validate(a_submission(procedure_code=f"9.{random.randint(0, 999999):06d}"))
 
-    version, problems = check_against_catalogue(catalogue, body, a_principal("portal"), IN_FORCE)
+    version, problems = check(body, a_principal("portal"), IN_FORCE)
 
     assert version == ""
-    assert [(p.name, p.code) for p in problems] == [("procedure_code", "procedure_unknown")]
+    assert [(p.field, p.code) for p in problems] == [("procedure_code", "procedure_unknown")]
 
 
-def test_every_problem_is_reported_at_once(catalogue: Catalogue) -> None:
+def test_every_problem_is_reported_at_once(check) -> None:
     body = DossierCreate.model_validate(a_submission(
         channel="desk", procedure_code=f"9.{random.randint(0, 999999):06d}"))
 
-    _, problems = check_against_catalogue(catalogue, body, a_principal("portal"), IN_FORCE)
+    _, problems = check(body, a_principal("portal"), IN_FORCE)
 
     assert {p.code for p in problems} == {"channel_not_for_party", "procedure_unknown"}
 
 
-def test_catalogue_problems_with_the_documents_are_reported(catalogue: Catalogue) -> None:
+def test_catalogue_problems_with_the_documents_are_reported(check) -> None:
     body = DossierCreate.model_validate(a_submission(documents=[
         {"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/zip", "size_bytes": 10,
          "sha256": random_sha256()}]))
 
-    _, problems = check_against_catalogue(catalogue, body, a_principal("portal"), IN_FORCE)
+    _, problems = check(body, a_principal("portal"), IN_FORCE)
 
-    assert [(p.name, p.code) for p in problems] == [("documents[0].media_type", "document_media_type_not_accepted")]
-    assert all(p.reason for p in problems)
+    assert [(p.field, p.code) for p in problems] == [("documents[0].media_type", "document_media_type_not_accepted")]
+    assert all(p.message_vi for p in problems)
 
 
-def test_the_version_in_force_is_chosen_by_the_vietnamese_day_of_receipt(catalogue: Catalogue) -> None:
+def test_the_version_in_force_is_chosen_by_the_vietnamese_day_of_receipt(check) -> None:
     body = DossierCreate.model_validate(a_submission())
     # 30 June 2025, 17:30 UTC is already 1 July 2025 in Vietnam, when version 2025.07 took effect.
     received_at = datetime(2025, 6, 30, 17, 30, tzinfo=timezone.utc)
 
-    version, problems = check_against_catalogue(catalogue, body, a_principal("portal"), received_at)
+    version, problems = check(body, a_principal("portal"), received_at)
 
     assert problems == []
     assert version == "2025.07"
 
 
-def test_the_previous_version_applies_the_vietnamese_day_before(catalogue: Catalogue) -> None:
+def test_the_previous_version_applies_the_vietnamese_day_before(check) -> None:
     body = DossierCreate.model_validate(a_submission())
     received_at = datetime(2025, 6, 30, 16, 59, tzinfo=timezone.utc)
 
-    version, _ = check_against_catalogue(catalogue, body, a_principal("portal"), received_at)
+    version, _ = check(body, a_principal("portal"), received_at)
 
     assert version == "2016.01"
+
+
+# --- submitting in an agency's name -----------------------------------------------------
+
+
+def test_a_desk_submits_for_its_own_agency() -> None:
+    agency_id = random_agency_id()
+
+    assert may_submit_for(a_principal("desk", agency_id), agency_id)
+
+
+def test_a_desk_does_not_submit_in_another_agencys_name() -> None:
+    assert not may_submit_for(a_principal("desk", random_agency_id()), random_agency_id())
+
+
+@pytest.mark.parametrize("party", ["portal", "postal"])
+def test_a_portal_or_postal_partner_submits_to_any_receiving_desk(party: PartyKind) -> None:
+    assert may_submit_for(a_principal(party), random_agency_id())

@@ -12,13 +12,15 @@ import pytest
 from intake.codes import format_code
 from intake.domain import (
     ACCEPTED,
-    CLOSED_STATUSES,
     DONE_AWAITING_HANDOVER,
+    STOPPED,
+    TERMINAL_STATUSES,
     NEW,
     REFUSED_AT_INTAKE,
     WITHDRAWN,
     Dossier,
     DossierStateError,
+    StatusReportRefusedError,
     SubmissionKey,
 )
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
@@ -150,33 +152,8 @@ def test_accepting_a_refused_dossier_is_refused() -> None:
     assert dossier.national_status == REFUSED_AT_INTAKE
 
 
-@pytest.mark.parametrize("channel", ["desk", "online"])
-def test_an_open_dossier_can_be_withdrawn(channel: str) -> None:
-    dossier = a_dossier(channel=channel)
-    applicant, reason = f"portal-{random_suffix()}", f"Không còn nhu cầu {random_suffix()}"
-
-    dossier.withdraw(by=applicant, reason=reason, at=a_moment(), correlation_id=None)
-
-    assert dossier.national_status == WITHDRAWN == 7
-    withdrawn = dossier.collect_events()[-1]
-    assert isinstance(withdrawn, Dossier.Withdrawn)
-    assert (withdrawn.dossier_code, withdrawn.withdrawn_by, withdrawn.reason) == (dossier.code, applicant, reason)
-
-
-@pytest.mark.parametrize("status", sorted(CLOSED_STATUSES | {DONE_AWAITING_HANDOVER}))
-def test_a_closed_or_finished_dossier_cannot_be_withdrawn(status: int) -> None:
-    dossier = a_dossier(channel="desk")
-    dossier.record_status_change(event_id=str(uuid4()), national_status=status, reason=None,
-                                 agency_id=random_agency_id(), changed_at=a_moment())
-
-    with pytest.raises(DossierStateError):
-        dossier.withdraw(by=f"portal-{random_suffix()}", reason="Rút hồ sơ", at=a_moment(), correlation_id=None)
-
-    assert dossier.national_status == status
-
-
 def a_status_report(**overrides: Any) -> dict[str, Any]:
-    report: dict[str, Any] = {"event_id": str(uuid4()), "national_status": random.randint(4, 10),
+    report: dict[str, Any] = {"event_id": str(uuid4()), "national_status": random.choice([4, 5, 6, 8, 9, 10]),
                               "reason": None, "agency_id": random_agency_id(), "changed_at": a_moment()}
     report.update(overrides)
     return report
@@ -240,3 +217,178 @@ def test_a_submission_key_remembers_its_dossier_and_fingerprint() -> None:
 
     assert submission_key.id == SubmissionKey.create_id(client_id=client_id, key=key)
     assert (submission_key.fingerprint, submission_key.dossier_code) == (fingerprint, code)
+
+
+# --- withdrawal: intake records the request, routing decides ---------------------------
+
+
+def a_withdrawal_request(dossier: Dossier, **overrides: Any) -> bool:
+    fields: dict[str, Any] = {"by": dossier.submitted_by, "reason": f"Không còn nhu cầu {random_suffix()}",
+                              "at": a_moment(), "correlation_id": str(uuid4())}
+    fields.update(overrides)
+    return dossier.request_withdrawal(**fields)
+
+
+def in_status(status: int) -> Dossier:
+    """A dossier that reached ``status`` the way the owners of the statuses get it there."""
+    if status == REFUSED_AT_INTAKE:
+        dossier = a_dossier()
+        dossier.refuse(by=an_officer(), reason="Sai thủ tục", at=a_moment(), correlation_id=None)
+        return dossier
+    dossier = a_dossier(channel="desk")
+    if status == WITHDRAWN:
+        a_withdrawal_request(dossier)
+    if status != ACCEPTED:
+        dossier.record_status_change(**a_status_report(national_status=status))
+    return dossier
+
+
+@pytest.mark.parametrize("channel", ["desk", "online"])
+def test_an_open_dossier_records_the_withdrawal_request_and_keeps_its_status(channel: str) -> None:
+    dossier = a_dossier(channel=channel)
+    status = dossier.national_status
+    reason = f"Không còn nhu cầu {random_suffix()}"
+
+    assert a_withdrawal_request(dossier, reason=reason) is True
+
+    assert (dossier.national_status, dossier.withdrawal) == (status, "requested")
+    requested = dossier.collect_events()[-1]
+    assert isinstance(requested, Dossier.WithdrawalRequested)
+    assert (requested.dossier_code, requested.requested_by, requested.reason) == (
+        dossier.code, dossier.submitted_by, reason)
+
+
+def test_a_second_withdrawal_request_while_one_is_pending_records_nothing() -> None:
+    dossier = a_dossier(channel="desk")
+    a_withdrawal_request(dossier)
+
+    assert a_withdrawal_request(dossier) is False
+
+    assert event_names(dossier) == ["Submitted", "WithdrawalRequested"]
+
+
+@pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}))
+def test_intake_refuses_a_withdrawal_itself_when_the_dossier_is_closed_or_done(status: int) -> None:
+    dossier = in_status(status)
+    version = dossier.version
+
+    with pytest.raises(DossierStateError):
+        a_withdrawal_request(dossier)
+
+    assert dossier.version == version
+
+
+def test_routings_status_7_after_a_request_shows_the_dossier_withdrawn() -> None:
+    dossier = a_dossier(channel="desk")
+    a_withdrawal_request(dossier)
+
+    assert dossier.record_status_change(**a_status_report(national_status=WITHDRAWN)) is True
+
+    assert (dossier.national_status, dossier.withdrawal) == (WITHDRAWN, "withdrawn")
+
+
+def test_routings_decline_shows_the_withdrawal_declined_and_keeps_the_status() -> None:
+    dossier = in_status(DONE_AWAITING_HANDOVER)
+    dossier.withdrawal = "requested"  # asked just before routing's 9 reached intake
+
+    assert dossier.record_withdrawal_declined(event_id=str(uuid4()), reason="Đã giải quyết xong",
+                                              declined_at=a_moment()) is True
+
+    assert (dossier.national_status, dossier.withdrawal) == (DONE_AWAITING_HANDOVER, "declined")
+
+
+def test_a_decline_delivered_twice_is_recorded_once() -> None:
+    dossier = a_dossier(channel="desk")
+    a_withdrawal_request(dossier)
+    event_id = str(uuid4())
+    dossier.record_withdrawal_declined(event_id=event_id, reason="Đã xong", declined_at=a_moment())
+
+    assert dossier.record_withdrawal_declined(event_id=event_id, reason="Đã xong", declined_at=a_moment()) is False
+
+    assert event_names(dossier) == ["Submitted", "WithdrawalRequested", "WithdrawalDeclined"]
+
+
+def test_a_decline_of_no_pending_withdrawal_is_refused() -> None:
+    with pytest.raises(StatusReportRefusedError):
+        a_dossier(channel="desk").record_withdrawal_declined(event_id=str(uuid4()), reason="x", declined_at=a_moment())
+
+
+@pytest.mark.parametrize("status", [NEW, ACCEPTED])
+def test_accepting_or_refusing_while_a_withdrawal_is_pending_is_refused(status: int) -> None:
+    dossier = a_dossier(channel="online")
+    a_withdrawal_request(dossier)
+
+    with pytest.raises(DossierStateError):
+        dossier.accept(by=an_officer(), at=a_moment(), correlation_id=None)
+    with pytest.raises(DossierStateError):
+        dossier.refuse(by=an_officer(), reason="Sai thủ tục", at=a_moment(), correlation_id=None)
+
+    assert dossier.national_status == NEW
+
+
+# --- status reports are checked against the owners and intake's state -----------------
+
+
+@pytest.mark.parametrize("status", [NEW, ACCEPTED, REFUSED_AT_INTAKE])
+def test_a_status_intake_owns_reported_by_another_service_is_refused(status: int) -> None:
+    dossier = a_dossier(channel="online")
+    dossier.accept(by=an_officer(), at=a_moment(), correlation_id=None)
+    dossier.record_status_change(**a_status_report(national_status=4))
+
+    with pytest.raises(StatusReportRefusedError, match="owned by intake"):
+        dossier.record_status_change(**a_status_report(national_status=status))
+
+    assert dossier.national_status == 4
+
+
+@pytest.mark.parametrize("terminal", sorted(TERMINAL_STATUSES))
+def test_a_terminal_status_never_changes(terminal: int) -> None:
+    dossier = in_status(terminal)
+
+    with pytest.raises(StatusReportRefusedError, match="terminal"):
+        dossier.record_status_change(**a_status_report(national_status=4))
+
+    assert dossier.national_status == terminal
+
+
+def test_a_withdrawn_dossier_is_not_moved_back_to_processing() -> None:
+    dossier = in_status(WITHDRAWN)
+    version = dossier.version
+
+    with pytest.raises(StatusReportRefusedError):
+        dossier.record_status_change(**a_status_report(national_status=4))
+
+    assert (dossier.version, dossier.national_status) == (version, WITHDRAWN)
+
+
+def test_the_status_the_dossier_already_has_reported_again_changes_nothing() -> None:
+    dossier = in_status(STOPPED)
+
+    assert dossier.record_status_change(**a_status_report(national_status=STOPPED)) is False
+
+    assert event_names(dossier) == ["Submitted", "StatusChanged"]
+
+
+def test_a_withdrawal_nobody_requested_is_refused() -> None:
+    dossier = a_dossier(channel="desk")
+
+    with pytest.raises(StatusReportRefusedError, match="no withdrawal"):
+        dossier.record_status_change(**a_status_report(national_status=WITHDRAWN))
+
+    assert dossier.national_status == ACCEPTED
+
+
+def test_processing_a_dossier_intake_has_not_accepted_is_refused() -> None:
+    dossier = a_dossier(channel="online")
+
+    with pytest.raises(StatusReportRefusedError, match="not accepted"):
+        dossier.record_status_change(**a_status_report(national_status=4))
+
+
+def test_a_new_dossier_whose_withdrawal_was_requested_can_be_withdrawn_by_routing() -> None:
+    dossier = a_dossier(channel="online")
+    a_withdrawal_request(dossier)
+
+    dossier.record_status_change(**a_status_report(national_status=WITHDRAWN))
+
+    assert (dossier.national_status, dossier.withdrawal) == (WITHDRAWN, "withdrawn")

@@ -8,13 +8,14 @@ from uuid import uuid4
 import pytest
 
 from intake.domain import Dossier, SubmissionKey
-from intake.outbound import to_outbound
+from intake.outbound import KEPT_INSIDE, PUBLISHED, to_outbound
 from services.relay import Outbound
 from shared_events import (
     Applicant,
     DossierAccepted,
     DossierRefusedAtIntake,
     DossierSubmitted,
+    DossierWithdrawalRequested,
     DossierWithdrawn,
     ResultDelivery,
     SubmittedDocument,
@@ -94,15 +95,44 @@ def test_a_refused_dossier_maps_to_dossier_refused_at_intake_carrying_its_code()
     assert outbound.subject == dossier.code
 
 
-def test_a_withdrawn_dossier_maps_to_dossier_withdrawn_carrying_its_code() -> None:
+def test_a_withdrawal_request_maps_to_dossier_withdrawal_requested_carrying_its_code() -> None:
     dossier = a_dossier()
     at, reason, correlation_id = a_moment(), f"Không còn nhu cầu {random_suffix()}", str(uuid4())
-    dossier.withdraw(by=dossier.submitted_by, reason=reason, at=at, correlation_id=correlation_id)
+    dossier.request_withdrawal(by=dossier.submitted_by, reason=reason, at=at, correlation_id=correlation_id)
+
+    outbound = outbound_of(last_event(dossier))
+
+    assert outbound.contract == DossierWithdrawalRequested(dossier_code=dossier.code, requested_by=dossier.submitted_by,
+                                                           reason=reason, requested_at=at)
+    assert (outbound.subject, outbound.correlation_id) == (dossier.code, correlation_id)
+
+
+def test_a_withdrawal_stored_before_routing_owned_status_7_still_maps_to_dossier_withdrawn() -> None:
+    dossier = a_dossier()
+    at, reason = a_moment(), f"Không còn nhu cầu {random_suffix()}"
+    dossier._withdrawn(dossier_code=dossier.code, withdrawn_by=dossier.submitted_by, reason=reason, withdrawn_at=at,
+                       correlation_id=None)
 
     outbound = outbound_of(last_event(dossier))
 
     assert outbound.contract == DossierWithdrawn(dossier_code=dossier.code, reason=reason, withdrawn_at=at)
-    assert (outbound.subject, outbound.correlation_id) == (dossier.code, correlation_id)
+
+
+def test_a_declined_withdrawal_stays_inside_intake() -> None:
+    dossier = a_dossier(channel="desk")
+    dossier.request_withdrawal(by=dossier.submitted_by, reason="Rút", at=a_moment(), correlation_id=None)
+    dossier.record_withdrawal_declined(event_id=str(uuid4()), reason="Đã xong", declined_at=a_moment())
+
+    assert to_outbound(last_event(dossier)) is None
+
+
+def test_every_event_type_of_intake_is_either_published_or_kept_inside_on_purpose() -> None:
+    event_types = {value for owner in (Dossier, SubmissionKey) for value in vars(owner).values()
+                   if isinstance(value, type) and issubclass(value, owner.Event)
+                   and value not in (owner.Event, owner.Created)}  # the library's base classes
+
+    assert event_types == set(PUBLISHED) | KEPT_INSIDE
+    assert not set(PUBLISHED) & KEPT_INSIDE
 
 
 def test_a_reported_status_change_stays_inside_intake() -> None:
@@ -123,14 +153,14 @@ def test_a_submission_key_stays_inside_intake() -> None:
 def every_published_event() -> list[object]:
     accepted, refused = a_dossier(), a_dossier()
     accepted.accept(by=f"desk-{random_suffix()}", at=a_moment(), correlation_id=str(uuid4()))
-    accepted.withdraw(by=accepted.submitted_by, reason="Không còn nhu cầu", at=a_moment(),
-                      correlation_id=str(uuid4()))
+    accepted.request_withdrawal(by=accepted.submitted_by, reason="Không còn nhu cầu", at=a_moment(),
+                                correlation_id=str(uuid4()))
     refused.refuse(by=f"desk-{random_suffix()}", reason="Hồ sơ không đúng thủ tục", at=a_moment(),
                    correlation_id=str(uuid4()))
     return [*accepted.collect_events(), *refused.collect_events()]
 
 
-@pytest.mark.parametrize("index", range(5), ids=["submitted", "accepted", "withdrawn", "submitted again",
+@pytest.mark.parametrize("index", range(5), ids=["submitted", "accepted", "withdrawal requested", "submitted again",
                                                  "refused"])
 def test_a_mapped_contract_survives_the_envelope_and_the_wire(index: int) -> None:
     event = every_published_event()[index]

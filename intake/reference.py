@@ -1,0 +1,106 @@
+"""Reference data intake checks a submission against: administrative units, agencies, routes.
+
+Intake reads routing's packaged geography and route book **read-only** (shared reference data;
+each service still owns its store) so that it never accepts a dossier routing cannot route:
+an unknown locality, a receiving agency that does not exist, or a procedure with no route in
+force on the day of receipt would stall routing's consumer for every later dossier.
+
+Pure: :meth:`ReferenceData.load` reads the packaged files once per process (the HTTP
+lifespan); :func:`check_reference` only looks things up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from intake.catalogue import SubmissionProblem
+from routing.geography import Geography, GeographyError
+from routing.routes import NoRouteError, RouteBook, RouteError, plan
+
+RECEIVING_ROLES = frozenset({"one_stop_centre"})
+"""Roles of the agencies that receive dossiers: the one-stop desks (Bộ phận Tiếp nhận và Trả kết
+quả, Trung tâm Phục vụ hành chính công; Decree 61/2018/NĐ-CP, 118/2025/NĐ-CP)."""
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The geography and the routes, validated at load."""
+
+    geography: Geography
+    routes: RouteBook
+
+    @classmethod
+    def load(cls) -> ReferenceData:
+        """Read and validate the packaged geography and routes (raises on bad data)."""
+        geography = Geography.load()
+        return cls(geography=geography, routes=RouteBook.load(geography=geography))
+
+
+def _locality_problem(reference: ReferenceData, locality_code: str, on: date) -> SubmissionProblem | None:
+    try:
+        unit = reference.geography.unit(locality_code, on)
+    except GeographyError:
+        unit = None
+    if unit is None or unit.level != "commune":
+        return SubmissionProblem(
+            field="locality_code", code="locality_unknown",
+            message_vi=f"Mã đơn vị hành chính {locality_code} không phải là xã, phường, đặc khu "
+                       f"đang có hiệu lực ngày {on:%d/%m/%Y}.")
+    return None
+
+
+def _agency_problem(reference: ReferenceData, agency_id: str, on: date) -> SubmissionProblem | None:
+    try:
+        agency = reference.geography.agency(agency_id, on)
+    except GeographyError:
+        return SubmissionProblem(
+            field="receiving_agency_id", code="agency_unknown",
+            message_vi=f"Không có cơ quan mã {agency_id} hoạt động ngày {on:%d/%m/%Y}.")
+    if agency.role not in RECEIVING_ROLES:
+        return SubmissionProblem(
+            field="receiving_agency_id", code="agency_not_receiving",
+            message_vi=f"{agency.name} ({agency_id}) không phải bộ phận tiếp nhận hồ sơ.")
+    return None
+
+
+def _route_problems(reference: ReferenceData, procedure_code: str, locality_code: str, on: date,
+                    options: Collection[str], locality_known: bool) -> list[SubmissionProblem]:
+    try:
+        route = reference.routes.route(procedure_code, on)
+    except NoRouteError:
+        return [SubmissionProblem(
+            field="procedure_code", code="procedure_not_routed",
+            message_vi=f"Thủ tục {procedure_code} chưa có quy trình liên thông áp dụng ngày {on:%d/%m/%Y}; "
+                       "chưa thể tiếp nhận hồ sơ.")]
+    if not locality_known:
+        return []
+    try:
+        plan(route, reference.geography, locality_code, on, [o for o in options if o in route.options])
+    except (GeographyError, RouteError):
+        return [SubmissionProblem(
+            field="locality_code", code="locality_not_served",
+            message_vi=f"Chưa có cơ quan giải quyết thủ tục {procedure_code} cho đơn vị hành chính "
+                       f"{locality_code} ngày {on:%d/%m/%Y}.")]
+    return []
+
+
+def check_reference(reference: ReferenceData, *, procedure_code: str, locality_code: str,
+                    receiving_agency_id: str, options: Collection[str], on: date) -> list[SubmissionProblem]:
+    """Every way the submission does not fit the reference data in force on ``on`` (the
+    Vietnamese day of receipt); empty when it fits.
+
+    Problem codes: ``locality_unknown`` (not a commune-level unit in force), ``agency_unknown``,
+    ``agency_not_receiving`` (exists but is not a one-stop desk), ``procedure_not_routed`` (no
+    route version in force), ``locality_not_served`` (some step has no agency for it).
+    """
+    problems: list[SubmissionProblem] = []
+    locality = _locality_problem(reference, locality_code, on)
+    if locality is not None:
+        problems.append(locality)
+    agency = _agency_problem(reference, receiving_agency_id, on)
+    if agency is not None:
+        problems.append(agency)
+    problems += _route_problems(reference, procedure_code, locality_code, on, options, locality is None)
+    return problems
