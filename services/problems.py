@@ -17,10 +17,26 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.failures import is_infrastructure_error
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://lienthong.gov.vn/problems/"
 
 log = logging.getLogger(__name__)
+
+ECHO_LIMIT = 200
+"""At most this many characters of any value a client sent come back in an error body."""
+DETAIL_LIMIT = 1000
+"""The longest ``detail`` an error body carries."""
+ERRORS_LIMIT = 50
+"""At most this many entries in ``errors``; ``detail`` still counts them all."""
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the client to wait before trying again."""
+
+
+def capped(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class InvalidParam(BaseModel):
@@ -64,13 +80,18 @@ class Problem(Exception):
         self.headers = headers or {}
 
     def body(self, instance: str | None = None) -> ProblemDetail:
+        """The body, every text capped (``detail`` and ``instance`` may carry what was sent)."""
+        errors = None
+        if self.errors is not None:
+            errors = [InvalidParam(name=capped(e.name), code=capped(e.code), reason=capped(e.reason))
+                      for e in self.errors[:ERRORS_LIMIT]]
         return ProblemDetail(
             type=PROBLEM_BASE + self.slug,
             title=self.title,
             status=self.status,
-            detail=self.detail,
-            instance=instance,
-            errors=self.errors,
+            detail=None if self.detail is None else capped(self.detail, DETAIL_LIMIT),
+            instance=None if instance is None else capped(instance),
+            errors=errors,
         )
 
 
@@ -121,6 +142,13 @@ _MESSAGES_VI = {
     "uuid_parsing": "Phải là UUID",
     "union_tag_invalid": "Loại không hợp lệ: phải là một trong {expected_tags}",
     "union_tag_not_found": "Thiếu trường phân loại {discriminator}",
+    # shared_events/scalars.py
+    "text_nul_character": "Không được chứa ký tự NUL",
+    "string_unicode": "Không phải văn bản Unicode hợp lệ",
+    "text_control_character": "Không được chứa ký tự điều khiển",
+    "text_bidi_control": "Không được chứa ký tự điều khiển hướng văn bản",
+    "text_byte_order_mark": "Không được chứa ký tự BOM (U+FEFF)",
+    "text_only_combining_marks": "Không được chỉ gồm các dấu kết hợp",
 }
 
 
@@ -131,16 +159,18 @@ def validation_message(error: dict[str, Any]) -> str:
     """
     template = _MESSAGES_VI.get(error.get("type", ""))
     if template is None:
-        return str(error.get("msg", "")).removeprefix("Value error, ")
+        return capped(str(error.get("msg", "")).removeprefix("Value error, "))
+    ctx = {key: capped(str(value)) for key, value in (error.get("ctx") or {}).items()}
     try:
-        return template.format(**(error.get("ctx") or {}))
+        return capped(template.format(**ctx))
     except (KeyError, IndexError):
         return template.split(":")[0]
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
+    """``a.b.0.c`` for a pydantic location; each part capped (a dict key is what was sent)."""
+    parts = [capped(str(p), 64) for p in loc if p not in ("body",)]
+    return capped(".".join(parts) or "body")
 
 
 _MALFORMED_JSON = ("malformed-json", "Dữ liệu gửi lên không phải JSON hợp lệ")
@@ -155,7 +185,16 @@ _STATUS_SLUGS = {
     413: ("payload-too-large", "Dữ liệu quá lớn"),
     415: ("unsupported-media-type", "Định dạng dữ liệu không được hỗ trợ"),
     422: ("validation-failed", "Dữ liệu không hợp lệ"),
+    429: ("too-many-requests", "Quá nhiều yêu cầu"),
+    503: ("service-unavailable", "Dịch vụ tạm thời không khả dụng"),
 }
+
+
+def service_unavailable(detail: str = "Hệ thống tạm thời không kết nối được cơ sở dữ liệu hoặc hàng đợi "
+                                      "thông điệp; vui lòng thử lại sau.") -> Problem:
+    """503 with ``Retry-After``: the request failed because a dependency did, not because of itself."""
+    slug, title = _STATUS_SLUGS[503]
+    return Problem(503, slug, title, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _phrase(status: int) -> str | None:
@@ -163,6 +202,19 @@ def _phrase(status: int) -> str | None:
         return HTTPStatus(status).phrase
     except ValueError:
         return None
+
+
+def unexpected_error_response(exc: BaseException, path: str | None) -> JSONResponse:
+    """The answer to an exception no entry point translated: 503 when a dependency failed, else 500.
+
+    Logged either way; neither body says what the exception was.
+    """
+    if is_infrastructure_error(exc):
+        log.warning("dependency failed: %s: %s", type(exc).__name__, capped(str(exc)), extra={"path": path})
+        return problem_response(service_unavailable(), path)
+    log.error("unhandled error", exc_info=exc, extra={"path": path})
+    return problem_response(Problem(500, "internal-error", "Lỗi hệ thống", "Đã ghi nhận lỗi; vui lòng thử lại sau."),
+                            path)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -174,14 +226,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = exc.errors()
         errors = [
-            InvalidParam(name=_location(tuple(e.get("loc", ()))), code=e.get("type", "invalid"),
+            InvalidParam(name=_location(tuple(e.get("loc", ()))), code=capped(str(e.get("type", "invalid"))),
                          reason=validation_message(e))
-            for e in exc.errors()
+            for e in found[:ERRORS_LIMIT]
         ]
         malformed = any(e.code == "json_invalid" for e in errors)
         slug, title = _MALFORMED_JSON if malformed else ("validation-failed", "Dữ liệu không hợp lệ")
-        problem = Problem(400 if malformed else 422, slug, title, f"{len(errors)} lỗi trong yêu cầu", errors=errors)
+        detail = f"{len(found)} lỗi trong yêu cầu"
+        if len(found) > ERRORS_LIMIT:
+            detail += f" (liệt kê {ERRORS_LIMIT} lỗi đầu tiên)"
+        problem = Problem(400 if malformed else 422, slug, title, detail, errors=errors)
         return problem_response(problem, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
@@ -201,9 +257,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        problem = Problem(500, "internal-error", "Lỗi hệ thống", "Đã ghi nhận lỗi; vui lòng thử lại sau.")
-        return problem_response(problem, request.url.path)
+        return unexpected_error_response(exc, request.url.path)
 
 
 _PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -211,7 +265,11 @@ _RESPONSE_TEXT = {
     "400": "Malformed body (problem+json)",
     "401": "Missing, expired or forged bearer token (problem+json)",
     "403": "Authenticated, but not entitled (problem+json)",
+    "413": "Body larger than the service accepts (problem+json)",
+    "415": "Body not in a media type the operation accepts, or not UTF-8 (problem+json)",
     "422": "Invalid request: every error listed in `errors` (problem+json)",
+    "429": "Too many failed attempts; wait as `Retry-After` says (problem+json)",
+    "503": "A dependency (PostgreSQL, Kafka) failed; retry after `Retry-After` seconds (problem+json)",
 }
 
 
@@ -219,8 +277,8 @@ def document_problems(app: FastAPI) -> None:
     """Make ``app``'s OpenAPI say what its errors look like.
 
     Every 4xx and 5xx response of every operation is ``application/problem+json`` with the
-    :class:`ProblemDetail` schema; operations with a request body may answer 400, operations
-    that need a token 401 and 403, and every operation but the probes 422.
+    :class:`ProblemDetail` schema; operations with a request body may answer 400, 413 and 415,
+    operations that need a token 401 and 403, and every operation but the probes 422 and 503.
     """
     original = app.openapi
 
@@ -239,9 +297,9 @@ def document_problems(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 expected = set()
                 if path not in _PUBLIC_PATHS:
-                    expected.add("422")
+                    expected.update({"422", "503"})
                 if "requestBody" in operation:
-                    expected.add("400")
+                    expected.update({"400", "413", "415"})
                 if operation.get("security"):
                     expected.update({"401", "403"})
                 for status in expected:

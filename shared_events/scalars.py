@@ -7,10 +7,12 @@ consumer written in another language sees the constraint the Python model enforc
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
@@ -113,8 +115,66 @@ ProcedureCode = Annotated[
     Field(description="Administrative procedure code (mã thủ tục hành chính).", examples=["2.000635"]),
 ]
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S")]
-"""A non-blank single-line text (names, titles), surrounding whitespace removed."""
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Bidirectional marks, embeddings, overrides and isolates: they reorder how a text is shown."""
+BYTE_ORDER_MARK = "\ufeff"
+"""Also the zero-width no-break space."""
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S")]
-"""A non-blank free text (reasons, addresses), surrounding whitespace removed."""
+_NAME_REFUSED = "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff"
+NAME_PATTERN = f"^[^{_NAME_REFUSED}]*[^{_NAME_REFUSED}\\s][^{_NAME_REFUSED}]*$"
+"""The characters a name may not hold, as JSON Schema says it (combining-only is checked in code)."""
+
+
+def _nfc(value: object) -> object:
+    """Unicode NFC, so one name typed as NFC or NFD is one value (other types are left to pydantic)."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def _storable(value: str) -> str:
+    """Refuse what PostgreSQL cannot keep as text: NUL (pydantic refuses unpaired surrogates)."""
+    if "\0" in value:
+        raise PydanticCustomError("text_nul_character", "must not contain a NUL character")
+    return value
+
+
+def _name_characters(value: str) -> str:
+    """Refuse controls, bidi controls, the BOM and a name made of combining marks only."""
+    if _CONTROL.search(value):
+        raise PydanticCustomError("text_control_character", "must not contain control characters")
+    if _BIDI.search(value):
+        raise PydanticCustomError("text_bidi_control", "must not contain bidirectional control characters")
+    if BYTE_ORDER_MARK in value:
+        raise PydanticCustomError("text_byte_order_mark", "must not contain a byte order mark (U+FEFF)")
+    if all(unicodedata.category(c).startswith("M") or c.isspace() for c in value):
+        raise PydanticCustomError("text_only_combining_marks", "must not consist of combining marks only")
+    return value
+
+
+ShortText = Annotated[
+    str,
+    BeforeValidator(_nfc),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S"),
+    AfterValidator(_storable),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}),
+]
+"""A non-blank single-line text (titles, step names), NFC, surrounding whitespace removed, no NUL."""
+
+LongText = Annotated[
+    str,
+    BeforeValidator(_nfc),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S"),
+    AfterValidator(_storable),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}),
+]
+"""A non-blank free text (reasons, addresses), NFC, surrounding whitespace removed, no NUL."""
+
+PersonName = Annotated[
+    ShortText,
+    AfterValidator(_name_characters),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": NAME_PATTERN,
+                    "description": "A name (NFC): no control, bidirectional-control or U+FEFF characters, "
+                                   "not blank, not made of combining marks only."}),
+]
+"""The name of a person or an organisation, as people read it on forms and in inboxes."""

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared_events.contracts.base import ValueObject
-from shared_events.scalars import LongText, ShortText
+from shared_events.scalars import LongText, PersonName, ShortText
 
 CITIZEN_ID_PATTERN = r"^[0-9]{12}$"
 TAX_CODE_PATTERN = r"^[0-9]{10}(-[0-9]{3})?$"
@@ -109,7 +109,7 @@ class Applicant(ValueObject):
     )
 
     kind: Literal["citizen", "organisation"]
-    full_name: ShortText
+    full_name: PersonName
     identity_number: Annotated[str, StringConstraints(pattern=IDENTITY_NUMBER_PATTERN)]
     phone: PhoneNumber | None = None
     email: EmailAddress | None = None

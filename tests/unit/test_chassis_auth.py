@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import jwt
 import pytest
+import yaml
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 
@@ -83,7 +86,7 @@ def test_a_token_carries_the_party_agency_and_roles_of_its_client() -> None:
     issuer = TokenIssuer(a_signing_key(), ttl_seconds=600)
 
     token, ttl = issuer.issue(client)
-    principal = issuer.verify(token)
+    principal = issuer.verify(token, ClientRegistry([client]))
 
     assert ttl == 600
     assert principal == Principal(client_id=client.client_id, party=client.party,
@@ -95,7 +98,7 @@ def test_a_token_of_a_client_without_agency_carries_no_agency() -> None:
                       agency_id=None)
     issuer = TokenIssuer(a_signing_key(), ttl_seconds=600)
 
-    assert issuer.verify(issuer.issue(client)[0]).agency_id is None
+    assert issuer.verify(issuer.issue(client)[0], ClientRegistry([client])).agency_id is None
 
 
 def assert_unauthorized(problem: Problem) -> None:
@@ -106,56 +109,138 @@ def assert_unauthorized(problem: Problem) -> None:
 
 def test_an_expired_token_is_refused_with_401() -> None:
     key = a_signing_key()
-    token, _ = TokenIssuer(key, ttl_seconds=-5).issue(a_client(secrets.token_urlsafe(24)))
+    client = a_client(secrets.token_urlsafe(24))
+    token, _ = TokenIssuer(key, ttl_seconds=-5).issue(client)
 
     with pytest.raises(Problem) as refused:
-        TokenIssuer(key, ttl_seconds=600).verify(token)
+        TokenIssuer(key, ttl_seconds=600).verify(token, ClientRegistry([client]))
 
     assert_unauthorized(refused.value)
 
 
 def test_a_token_signed_with_another_key_is_refused_with_401() -> None:
-    token, _ = TokenIssuer(a_signing_key(), ttl_seconds=600).issue(a_client(secrets.token_urlsafe(24)))
+    client = a_client(secrets.token_urlsafe(24))
+    token, _ = TokenIssuer(a_signing_key(), ttl_seconds=600).issue(client)
 
     with pytest.raises(Problem) as refused:
-        TokenIssuer(a_signing_key(), ttl_seconds=600).verify(token)
+        TokenIssuer(a_signing_key(), ttl_seconds=600).verify(token, ClientRegistry([client]))
 
     assert_unauthorized(refused.value)
 
 
+PORTAL_ID = "portal-of-the-tests"
+
+
+def portal() -> Client:
+    """The client the hand-made tokens below are signed for."""
+    return a_client(secrets.token_urlsafe(24), client_id=PORTAL_ID, party="portal", agency_id=None,
+                    roles=frozenset({"dossier:read"}))
+
+
 def signed_claims(key: str, **overrides: object) -> str:
     now = int(time.time())
-    claims: dict[str, object] = {"iss": ISSUER, "aud": AUDIENCE, "sub": f"portal-{random_suffix()}", "iat": now,
-                                 "exp": now + 600, "party": "portal", "agency_id": None, "roles": []}
+    claims: dict[str, object] = {"iss": ISSUER, "aud": AUDIENCE, "sub": PORTAL_ID, "iat": now,
+                                 "exp": now + 600, "party": "portal", "agency_id": None, "roles": ["dossier:read"]}
     claims.update(overrides)
     return jwt.encode({k: v for k, v in claims.items() if v is not ...}, key, algorithm="HS256")
+
+
+def test_a_token_with_the_claims_the_issuer_writes_is_accepted() -> None:
+    key = a_signing_key()
+
+    principal = TokenIssuer(key, ttl_seconds=600).verify(signed_claims(key), ClientRegistry([portal()]))
+
+    assert principal.client_id == PORTAL_ID
 
 
 @pytest.mark.parametrize("claims", [
     {"aud": "another-audience"},
     {"iss": "another-issuer"},
     {"exp": ...},
+    {"iat": ...},
     {"party": ...},
     {"party": "stranger"},
-], ids=["wrong audience", "wrong issuer", "no expiry", "no party", "unknown party"])
+    {"iat": "yesterday"},
+    {"exp": int(time.time()) + 100_000_000 * 365},
+    {"iat": int(time.time()) + 3600, "exp": int(time.time()) + 3600 + 600},
+    {"iat": int(time.time()) - 100, "exp": int(time.time()) + 600},
+    {"sub": f"portal-{random_suffix()}"},
+    {"party": "desk"},
+    {"agency_id": "000.00.01.H40"},
+], ids=["wrong audience", "wrong issuer", "no expiry", "no issued-at", "no party", "unknown party",
+        "issued-at not a number", "expiry in year 3000", "issued an hour in the future",
+        "lifetime longer than the configured one", "unknown client", "another party than the client's",
+        "another agency than the client's"])
 def test_a_token_with_wrong_or_missing_claims_is_refused_with_401(claims: dict[str, object]) -> None:
     key = a_signing_key()
 
     with pytest.raises(Problem) as refused:
-        TokenIssuer(key, ttl_seconds=600).verify(signed_claims(key, **claims))
+        TokenIssuer(key, ttl_seconds=600).verify(signed_claims(key, **claims), ClientRegistry([portal()]))
 
     assert_unauthorized(refused.value)
+
+
+def test_a_token_issued_a_few_seconds_ahead_by_a_clock_running_fast_is_accepted() -> None:
+    key, ahead = a_signing_key(), int(time.time()) + 10
+
+    principal = TokenIssuer(key, ttl_seconds=600).verify(signed_claims(key, iat=ahead, exp=ahead + 600),
+                                                         ClientRegistry([portal()]))
+
+    assert principal.client_id == PORTAL_ID
+
+
+def test_a_token_keeps_only_the_roles_its_client_still_holds() -> None:
+    key = a_signing_key()
+    token = signed_claims(key, roles=["dossier:read", "dossier:accept"])
+
+    principal = TokenIssuer(key, ttl_seconds=600).verify(token, ClientRegistry([portal()]))
+
+    assert principal.roles == {"dossier:read"}
 
 
 def test_an_unsigned_token_is_refused_with_401() -> None:
     now = int(time.time())
-    token = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "portal", "exp": now + 600, "party": "portal"},
-                       None, algorithm="none")
+    token = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": PORTAL_ID, "iat": now, "exp": now + 600,
+                        "party": "portal"}, None, algorithm="none")
 
     with pytest.raises(Problem) as refused:
-        TokenIssuer(a_signing_key(), ttl_seconds=600).verify(token)
+        TokenIssuer(a_signing_key(), ttl_seconds=600).verify(token, ClientRegistry([portal()]))
 
     assert_unauthorized(refused.value)
+
+
+def write_clients(path: Path, *clients: Client) -> None:
+    path.write_text(yaml.safe_dump({"clients": [
+        {**c.model_dump(mode="json"), "roles": sorted(c.roles)} for c in clients]}), encoding="utf-8")
+
+
+def test_a_token_of_a_client_removed_from_the_client_list_file_is_refused(tmp_path: Path) -> None:
+    staying, leaving = a_client(secrets.token_urlsafe(24)), a_client(secrets.token_urlsafe(24))
+    clients_file = tmp_path / "clients.yaml"
+    write_clients(clients_file, staying, leaving)
+    registry, issuer = ClientRegistry.load(clients_file), TokenIssuer(a_signing_key(), ttl_seconds=600)
+    token, _ = issuer.issue(leaving)
+    assert issuer.verify(token, registry).client_id == leaving.client_id
+
+    write_clients(clients_file, staying)
+    os.utime(clients_file, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+
+    with pytest.raises(Problem) as refused:
+        issuer.verify(token, registry)
+    assert_unauthorized(refused.value)
+    assert issuer.verify(issuer.issue(staying)[0], registry).client_id == staying.client_id
+
+
+def test_a_client_list_file_that_became_invalid_keeps_the_last_good_list(tmp_path: Path) -> None:
+    client = a_client(secrets.token_urlsafe(24))
+    clients_file = tmp_path / "clients.yaml"
+    write_clients(clients_file, client)
+    registry = ClientRegistry.load(clients_file)
+
+    clients_file.write_text("clients: [{client_id: 'NOT VALID'}]", encoding="utf-8")
+    os.utime(clients_file, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+
+    assert registry.get(client.client_id) == client
 
 
 # --- roles -----------------------------------------------------------------------------
@@ -235,7 +320,7 @@ def test_the_token_endpoint_issues_a_token_for_form_credentials(client: TestClie
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
-    principal = client.app.state.token_issuer.verify(body["access_token"])
+    principal = client.app.state.token_issuer.verify(body["access_token"], client.app.state.client_registry)
     assert (principal.client_id, principal.party) == ("portal", "portal")
 
 
@@ -244,7 +329,8 @@ def test_the_token_endpoint_issues_a_token_for_http_basic_credentials(client: Te
                            headers=basic("desk-h40", dev_secret("desk-h40")))
 
     assert response.status_code == 200
-    principal = client.app.state.token_issuer.verify(response.json()["access_token"])
+    principal = client.app.state.token_issuer.verify(response.json()["access_token"],
+                                                     client.app.state.client_registry)
     assert principal.party == "desk"
     assert principal.agency_id == "000.00.01.H40"
     assert "dossier:accept" in principal.roles

@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+import psycopg
+import psycopg_pool
 import pytest
+from eventsourcing import persistence
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.app import create_service_app
+from services.edge import install_edge
 from services.observability import CORRELATION_HEADER, correlation_id_var
-from services.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from services.problems import ECHO_LIMIT, ERRORS_LIMIT, PROBLEM_BASE, PROBLEM_MEDIA_TYPE, install_problem_handlers
 from services.settings import ServiceSettings
+from shared_events import Applicant
 from tests.random_refs import random_suffix
 
 
 class Stamp(BaseModel):
     code: str = Field(pattern=r"^[0-9]{4}$")
     copies: int = Field(gt=0)
+
+
+class Order(BaseModel):
+    options: list[str] = []
+    copies_by_office: dict[str, int] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _known(cls, options: list[str]) -> list[str]:
+        for option in options:
+            if option not in {"express", "post"}:
+                raise ValueError(f"Lựa chọn không có: {option}")
+        return options
+
+
+INFRASTRUCTURE_FAILURES: dict[str, Callable[[], Exception]] = {
+    "psycopg OperationalError": lambda: psycopg.OperationalError("server closed the connection unexpectedly"),
+    "eventsourcing OperationalError": lambda: persistence.OperationalError("connection lost"),
+    "asyncpg connection error": lambda: asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+    "psycopg pool time-out": lambda: psycopg_pool.PoolTimeout("couldn't get a connection after 30.00 sec"),
+}
+
+
+def raised_from(cause: Exception) -> Exception:
+    try:
+        raise cause
+    except Exception as exc:
+        try:
+            raise RuntimeError("could not load the dossier") from exc
+        except RuntimeError as wrapped:
+            return wrapped
 
 
 class FakeDependency:
@@ -56,6 +93,19 @@ def a_router(secret_text: str) -> APIRouter:
     def boom() -> None:
         raise RuntimeError(secret_text)
 
+    @router.post("/orders")
+    def order(body: Order) -> Order:
+        return body
+
+    @router.post("/applicants")
+    def applicant(body: Applicant) -> Applicant:
+        return body
+
+    @router.get("/down/{kind}")
+    def down(kind: str, wrapped: bool = False) -> None:
+        failure = INFRASTRUCTURE_FAILURES[kind]()
+        raise raised_from(failure) if wrapped else failure
+
     return router
 
 
@@ -90,6 +140,7 @@ def client(restored_logging: None, database: FakeDependency, secret_text: str) -
                                log_level="WARNING")
     app = create_service_app(title="test", description="test", settings=settings, lifespan=lifespan,
                              routers=[a_router(secret_text)])
+    install_edge(app, settings)  # a no-op once create_service_app installs it
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -129,17 +180,92 @@ def test_validation_reasons_are_in_vietnamese_with_the_limits_filled_in(client: 
     assert reasons == {"code": "Không đúng định dạng", "copies": "Phải lớn hơn 0"}
 
 
-def test_json_that_is_not_utf_8_is_a_400_malformed_json_problem(client: TestClient) -> None:
+def test_json_that_is_not_utf_8_is_a_415_problem(client: TestClient) -> None:
     response = client.post("/stamps", content=b"N\xff\x11{", headers={"Content-Type": "application/json"})
 
-    assert assert_problem(response, 400, "malformed-json")["title"] == "Dữ liệu gửi lên không phải JSON hợp lệ"
+    assert assert_problem(response, 415, "unsupported-media-type")["title"] == "Định dạng dữ liệu không được hỗ trợ"
 
 
-def test_a_broken_form_is_a_400_malformed_body_problem_in_vietnamese(client: TestClient) -> None:
+def test_a_name_with_a_bidi_override_is_a_422_naming_the_field_in_vietnamese(client: TestClient) -> None:
+    response = client.post("/applicants", json={"kind": "citizen", "full_name": "Trần Văn \u202eAn",
+                                                "identity_number": "001203004567"})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert body["errors"] == [{"name": "full_name", "code": "text_bidi_control",
+                               "reason": "Không được chứa ký tự điều khiển hướng văn bản"}]
+
+
+def test_an_enormous_value_comes_back_capped_in_the_422(client: TestClient) -> None:
+    option = "x" * 900_000
+
+    response = client.post("/orders", json={"options": [option]})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert len(response.content) < 2_000
+    assert body["errors"][0]["name"] == "options"
+    assert body["errors"][0]["reason"].startswith("Lựa chọn không có: xxx")
+    assert len(body["errors"][0]["reason"]) == ECHO_LIMIT
+
+
+def test_an_enormous_field_name_comes_back_capped_in_the_422(client: TestClient) -> None:
+    office = "o" * 900_000
+
+    response = client.post("/orders", json={"copies_by_office": {office: "many"}})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert len(response.content) < 2_000
+    assert body["errors"][0]["name"].startswith("copies_by_office.ooo")
+    assert len(body["errors"][0]["name"]) <= ECHO_LIMIT
+
+
+def test_a_422_lists_a_bounded_number_of_errors_and_counts_them_all(client: TestClient) -> None:
+    response = client.post("/orders", json={"copies_by_office": {f"office-{n}": "many" for n in range(5_000)}})
+
+    body = assert_problem(response, 422, "validation-failed")
+    assert len(body["errors"]) == ERRORS_LIMIT
+    assert body["detail"].startswith("5000 lỗi")
+
+
+@pytest.fixture
+def bare_client(restored_logging: None, secret_text: str) -> Iterator[TestClient]:
+    """An app with the problem handlers alone: no middleware answers before them."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(a_router(secret_text))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("kind", list(INFRASTRUCTURE_FAILURES))
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raised", "raised from"])
+def test_a_request_failing_because_the_infrastructure_failed_is_a_503_with_retry_after(
+        bare_client: TestClient, kind: str, wrapped: bool) -> None:
+    response = bare_client.get(f"/down/{kind}", params={"wrapped": wrapped})
+
+    body = assert_problem(response, 503, "service-unavailable")
+    assert body["title"] == "Dịch vụ tạm thời không khả dụng"
+    assert int(response.headers["Retry-After"]) > 0
+    assert str(INFRASTRUCTURE_FAILURES[kind]()) not in response.text
+
+
+def test_any_other_unexpected_error_stays_a_500(bare_client: TestClient, secret_text: str) -> None:
+    response = bare_client.get("/boom")
+
+    assert_problem(response, 500, "internal-error")
+    assert secret_text not in response.text
+
+
+def test_the_openapi_document_lists_413_415_and_503_for_an_operation_with_a_body(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/stamps"]["post"]
+
+    assert {"413", "415", "503"} <= set(operation["responses"])
+
+
+def test_a_form_in_a_media_type_the_token_endpoint_does_not_document_is_a_415_problem(client: TestClient) -> None:
     response = client.post("/v1/auth/token", content=b"\xff\xfe=%%%",
                            headers={"Content-Type": "multipart/form-data; boundary=x"})
 
-    assert assert_problem(response, 400, "malformed-body")["title"] == "Không đọc được dữ liệu gửi lên"
+    assert assert_problem(response, 415, "unsupported-media-type")["title"] == "Định dạng dữ liệu không được hỗ trợ"
 
 
 def test_the_openapi_document_describes_every_error_as_problem_json(client: TestClient) -> None:

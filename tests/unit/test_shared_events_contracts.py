@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,7 +20,9 @@ from shared_events import (
     channel_from_national_number,
     national_channel_number,
 )
+from services.problems import validation_message
 from shared_events.examples import example
+from shared_events.scalars import LongText, ShortText
 
 DOSSIER_CODE = TypeAdapter(DossierCode)
 
@@ -133,3 +137,71 @@ def test_channels_map_to_the_national_channel_numbers_and_back():
         national_channel_number("fax")
     with pytest.raises(ValueError):
         channel_from_national_number(4)
+
+
+# --- text at the edge ------------------------------------------------------------------
+
+NFC_NAME = unicodedata.normalize("NFC", "Nguyễn Thị Ngọc Ánh")
+NFD_NAME = unicodedata.normalize("NFD", NFC_NAME)
+
+
+def an_applicant(full_name: str) -> Applicant:
+    return Applicant(kind="citizen", full_name=full_name, identity_number="001203004567")
+
+
+def test_one_name_typed_in_nfc_or_nfd_is_one_value() -> None:
+    assert NFD_NAME != NFC_NAME
+
+    assert an_applicant(NFD_NAME).full_name == NFC_NAME
+    assert an_applicant(NFD_NAME) == an_applicant(NFC_NAME)
+
+
+@pytest.mark.parametrize("text_type", [ShortText, LongText], ids=["short text", "long text"])
+def test_texts_are_normalised_to_nfc(text_type) -> None:
+    assert TypeAdapter(text_type).validate_python(f"  {NFD_NAME}  ") == NFC_NAME
+
+
+@pytest.mark.parametrize("text_type", [ShortText, LongText], ids=["short text", "long text"])
+def test_texts_refuse_a_nul_character(text_type) -> None:
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(text_type).validate_python("Lý do\x00 khác")
+
+    assert refused.value.errors()[0]["type"] == "text_nul_character"
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("Trần\x00Văn An", "text_nul_character"),
+    ("Trần\x07Văn An", "text_control_character"),
+    ("Trần\nVăn An", "text_control_character"),
+    ("Trần\x85Văn An", "text_control_character"),
+    ("Trần Văn \u202eAn", "text_bidi_control"),
+    ("Trần \u202aVăn\u202c An", "text_bidi_control"),
+    ("Trần \u2066Văn\u2069 An", "text_bidi_control"),
+    ("\u200fTrần Văn An", "text_bidi_control"),
+    ("\ufeffTrần Văn An", "text_byte_order_mark"),
+    ("Trần\ufeffVăn An", "text_byte_order_mark"),
+    ("\u0301\u0300\u0303", "text_only_combining_marks"),
+    ("\u0301 \u0323", "text_only_combining_marks"),
+], ids=["NUL", "bell", "new line inside", "next line", "right-to-left override", "left-to-right embedding",
+        "isolate", "right-to-left mark", "leading BOM", "zero-width no-break space inside",
+        "combining marks only", "combining marks and a space"])
+def test_a_name_with_characters_that_hide_or_reorder_text_is_refused(name: str, code: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        an_applicant(name)
+
+    error = refused.value.errors()[0]
+    assert error["loc"] == ("full_name",)
+    assert error["type"] == code
+    assert validation_message(error) != error["msg"]  # a Vietnamese reason of its own
+
+
+def test_a_name_with_combining_marks_on_letters_is_accepted() -> None:
+    assert an_applicant("Nguye\u0302\u0303n Văn A").full_name == "Nguyễn Văn A"
+
+
+def test_the_published_schema_of_a_name_refuses_what_the_model_refuses() -> None:
+    pattern = re.compile(Applicant.model_json_schema()["properties"]["full_name"]["pattern"])
+
+    assert pattern.match(NFC_NAME)
+    for refused in ("Trần\x00An", "Trần \u202eAn", "\ufeffAn", "   "):
+        assert not pattern.match(refused)
