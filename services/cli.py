@@ -2,18 +2,21 @@
 
     lienthong infra up|down|status|env   Kafka (KRaft) and PostgreSQL on 127.0.0.1
     lienthong run <process>              run one process in the foreground
-    lienthong up / down / status         the whole system in the background
+    lienthong supervise [process …]      keep processes running, restarting any that exits
+    lienthong up / down / status         the whole system in the background, under a supervisor
     lienthong clients add …              create credentials for a party
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import sys
 import urllib.request
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -71,30 +74,69 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _child_specs(names: list[str]) -> list[Any]:
+    from infra.state import REPO_ROOT
+    from infra.supervisor import ChildSpec
+
+    return [ChildSpec(name, [sys.executable, "-m", "services.cli", "run", name], cwd=REPO_ROOT) for name in names]
+
+
+@app.command()
+def supervise(
+    processes: Annotated[list[str] | None, typer.Argument(help=f"Some of: {', '.join(PROCESSES)} (default: all)")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where to record pids, restarts and logs "
+                                                        "(default: the state directory of `lienthong up`)")] = None,
+) -> None:
+    """Run the processes in the foreground and restart any that exits (capped backoff) until SIGTERM."""
+    from infra import state
+    from infra.supervisor import Supervisor
+
+    names = processes or list(PROCESSES)
+    unknown = [name for name in names if name not in PROCESSES]
+    if unknown:
+        raise typer.BadParameter(f"unknown process {', '.join(unknown)}; choose from {', '.join(PROCESSES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Supervisor(_child_specs(names), (state_dir or state.state_dir()).resolve()).run()
+
+
+def _supervisor_pid() -> int | None:
+    """The pid of the running supervisor of the state directory, if one runs."""
+    from infra import process as proc
+    from infra import state, supervisor
+
+    pid = supervisor.read_pid(state.state_dir())
+    if pid is None or not proc.is_alive(pid) or "supervise" not in proc.command_line(pid):
+        return None
+    return pid
+
+
 @app.command()
 def up() -> None:
-    """Start Kafka, PostgreSQL and every service in the background; say where they listen."""
+    """Start Kafka, PostgreSQL and, under a supervisor, every service in the background; say where they listen."""
     from infra import process as proc
-    from infra import stack, state
+    from infra import stack, state, supervisor
 
     info = stack.up()
     env = _service_env(info.kafka_bootstrap_servers, info.database_url)
     logs = state.state_dir() / "logs"
+    pid = _supervisor_pid()
+    if pid is None:
+        pid = proc.spawn_detached([sys.executable, "-m", "services.cli", "supervise", "--state-dir",
+                                   str(state.state_dir())], logs / "supervisor.log", cwd=state.REPO_ROOT, env=env)
+        proc.wait_until(lambda: supervisor.read_pid(state.state_dir()) == pid or not proc.is_alive(pid),
+                        timeout=30, what="the supervisor to start")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         for spec in PROCESSES.values():
             task = bar.add_task(f"starting {spec.name}")
-            pid = state.read_pid(spec.name)
-            if pid is None or not proc.is_alive(pid):
-                pid = proc.spawn_detached([sys.executable, "-m", "services.cli", "run", spec.name],
-                                          logs / f"{spec.name}.log", cwd=state.REPO_ROOT, env=env)
-                state.write_pid(spec.name, pid)
             if spec.app_factory is not None:
                 url = f"http://{_http_address(spec)}/readyz"
-                proc.wait_until(lambda: _ready(url) or not proc.is_alive(pid), timeout=90, what=url)
+                proc.wait_until(lambda: _ready(url) or not proc.is_alive(pid), timeout=90, what=url,
+                                raise_on_timeout=False)
             if not proc.is_alive(pid):
-                console.print(proc.log_tail(logs / f"{spec.name}.log"))
-                raise typer.Exit(f"{spec.name} exited; its log is {logs / f'{spec.name}.log'}")
-            bar.update(task, description=f"{spec.name} running (pid {pid})")
+                console.print(proc.log_tail(logs / "supervisor.log"))
+                raise typer.Exit(f"the supervisor exited; its log is {logs / 'supervisor.log'}")
+            child = (supervisor.read_status(state.state_dir()) or {}).get("children", {}).get(spec.name, {})
+            bar.update(task, description=f"{spec.name} {child.get('state', 'starting')} (pid {child.get('pid')})")
     _print_status()
 
 
@@ -104,23 +146,29 @@ def _http_address(spec: ProcessSpec) -> str:
 
 
 def _print_status() -> None:
-    """One table: Kafka, PostgreSQL and every process, with its state, PID and address."""
-    from infra import process as proc
-    from infra import stack, state
+    """One table: Kafka, PostgreSQL and every process, with its state, PID, restarts and address."""
+    from infra import stack, state, supervisor
 
     infra = stack.status()
+    supervisor_pid = _supervisor_pid()
+    children = (supervisor.read_status(state.state_dir()) or {}).get("children", {}) if supervisor_pid else {}
     table = Table(title="lienthong")
     table.add_column("process")
     table.add_column("state")
+    table.add_column("restarts")
     table.add_column("where")
     broker, database = infra.kafka, infra.postgres
-    table.add_row("kafka", _state(broker.running and broker.answering, broker.pid), broker.bootstrap_servers or "-")
-    table.add_row("postgresql", _state(database.running, database.pid),
+    table.add_row("kafka", _state(broker.running and broker.answering, broker.pid), "-",
+                  broker.bootstrap_servers or "-")
+    table.add_row("postgresql", _state(database.running, database.pid), "-",
                   f"127.0.0.1:{database.port}/lienthong" if database.port else "-")
+    table.add_row("supervisor", _state(supervisor_pid is not None, supervisor_pid), "-", "restarts what exits")
     for spec in PROCESSES.values():
-        pid = state.read_pid(spec.name)
+        child = children.get(spec.name, {})
         where = f"http://{_http_address(spec)}/docs" if spec.app_factory else spec.description
-        table.add_row(spec.name, _state(pid is not None and proc.is_alive(pid), pid), where)
+        running = child.get("state") == "running"
+        shown = _state(running, child.get("pid")) if running or not child else child.get("state", "stopped")
+        table.add_row(spec.name, shown, str(child.get("restarts", "-")), where)
     console.print(table)
     console.print(f"logs: {state.state_dir() / 'logs'}   stop with: make down")
 
@@ -133,15 +181,24 @@ def _state(running: bool, pid: int | None) -> str:
 def down(
     keep_infra: Annotated[bool, typer.Option(help="Stop the services but leave Kafka and PostgreSQL running")] = False,
 ) -> None:
-    """Stop every service (by PID), then Kafka and PostgreSQL."""
+    """Stop the supervisor and every service (by PID), then Kafka and PostgreSQL."""
     from infra import process as proc
-    from infra import stack, state
+    from infra import stack, state, supervisor
 
-    for spec in reversed(PROCESSES.values()):
-        pid = state.read_pid(spec.name)
-        if pid is not None and proc.is_alive(pid):
-            proc.terminate(pid, timeout=20)
-            console.print(f"stopped {spec.name} (pid {pid})")
+    pid = _supervisor_pid()
+    if pid is not None:
+        proc.terminate(pid, timeout=40)
+        console.print(f"stopped the supervisor (pid {pid}) and its processes")
+    recorded = (supervisor.read_status(state.state_dir()) or {}).get("children", {})
+    for name, child in recorded.items():  # left behind by a supervisor that was killed
+        child_pid = child.get("pid")
+        if child_pid and proc.is_alive(child_pid) and name in proc.command_line(child_pid):
+            proc.terminate(child_pid, timeout=20)
+            console.print(f"stopped {name} (pid {child_pid})")
+    for spec in PROCESSES.values():  # started by an older `lienthong up`, one pid file each
+        legacy = state.read_pid(spec.name)
+        if legacy is not None and proc.is_alive(legacy) and spec.name in proc.command_line(legacy):
+            proc.terminate(legacy, timeout=20)
         state.remove_pid(spec.name)
     if not keep_infra:
         stack.down()
@@ -149,7 +206,7 @@ def down(
 
 @app.command()
 def status() -> None:
-    """Show what is running and where."""
+    """Show what is running, where, and how often the supervisor restarted each process."""
     _print_status()
 
 

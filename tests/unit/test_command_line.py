@@ -12,7 +12,7 @@ from services.cli import app
 from services.registry import PROCESSES
 
 COMMANDS = [[], ["infra"], ["infra", "up"], ["infra", "down"], ["infra", "status"], ["infra", "env"],
-            ["run"], ["up"], ["down"], ["status"], ["clients"], ["clients", "add"]]
+            ["run"], ["supervise"], ["up"], ["down"], ["status"], ["clients"], ["clients", "add"]]
 
 
 @pytest.fixture
@@ -35,7 +35,15 @@ def test_status_with_nothing_started_lists_every_part_as_stopped(empty_state) ->
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
             for line in result.output.splitlines() if line.count("│") >= 3}
-    assert rows == {name: "stopped" for name in ("kafka", "postgresql", *PROCESSES)}
+    assert rows == {name: "stopped" for name in ("kafka", "postgresql", "supervisor", *PROCESSES)}
+
+
+def test_supervise_refuses_an_unknown_process_by_name(empty_state) -> None:
+    result = CliRunner().invoke(app, ["supervise", "intake", "no-such-process", "--state-dir", str(empty_state)])
+
+    assert result.exit_code != 0
+    assert "no-such-process" in result.output
+    assert not (empty_state / "supervisor.json").exists()
 
 
 def test_run_refuses_an_unknown_process_by_name() -> None:

@@ -169,6 +169,17 @@ def test_the_topics_service_creates_the_declared_topics_on_the_broker_the_proces
     assert topics.get("restart", "no") == "no", "a one-shot service must not be restarted"
 
 
+LONG_RUNNING_RESTART_POLICIES = {"unless-stopped", "always", "on-failure"}
+
+
+def test_every_long_running_service_is_restarted_when_it_exits(compose):
+    long_running = {name: service for name, service in services(compose).items()
+                    if name in process_services(compose) or name in INFRASTRUCTURE}
+    assert set(process_services(compose)) and set(INFRASTRUCTURE) <= set(long_running)
+    policies = {name: str(service.get("restart", "no")).split(":")[0] for name, service in long_running.items()}
+    assert all(policy in LONG_RUNNING_RESTART_POLICIES for policy in policies.values()), policies
+
+
 @pytest.mark.parametrize("dependency", INFRASTRUCTURE)
 def test_kafka_and_postgres_have_healthchecks(compose, dependency):
     healthcheck = services(compose)[dependency].get("healthcheck") or {}
