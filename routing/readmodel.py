@@ -125,6 +125,19 @@ class InboxQueries:
             f"ORDER BY due_at NULLS LAST, dossier_code LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
         return [dict(r) for r in rows]
 
+    async def unroutable(self, *, receiving_agency_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Dossiers routing could not route and that are still open, oldest first; only those received
+        by ``receiving_agency_id`` unless it is None."""
+        clauses, args = ["NOT routed", "national_status <> ALL($1)"], [list(CLOSED_STATUSES)]
+        if receiving_agency_id is not None:
+            args.append(receiving_agency_id)
+            clauses.append(f"receiving_agency_id = ${len(args)}")
+        args += [limit, offset]
+        rows = await self._pool.fetch(
+            f'SELECT * FROM "{self._schema}".unroutable_dossiers WHERE {" AND ".join(clauses)} '
+            f"ORDER BY detected_at, dossier_code LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
+        return [dict(r) for r in rows]
+
     async def needing_deadline_check(self, now: datetime, horizon: datetime, limit: int = 1000) -> list[str]:
         """Dossiers with an active step that is overdue, or due before ``horizon``, and not yet flagged so."""
         rows = await self._pool.fetch(

@@ -1,4 +1,5 @@
-"""Helpers for routing's end-to-end tests: desk submissions, hops, polling the views."""
+"""Helpers for routing's end-to-end tests: desk submissions, hops, polling the views, and raw
+events put on routing's input topics directly."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
-from tests.random_refs import random_citizen_id, random_name
+from shared_events import DossierSubmitted, encode, to_cloud_event
+from tests.random_refs import random_agency_id, random_citizen_id, random_name
 from tests.support.intake import bearer
 from tests.support.agencies import AgencySimulator, routed_view, step_done
 from tests.support.kafka import eventually
@@ -110,3 +113,60 @@ async def one_hop(system, http, tokens, agencies: AgencySimulator, code: str, ho
     await routed_view(system, http, tokens["auditor"], code, until=step_done(hop.key))
 
 
+def raw_submission(system: Any, code: str, *, procedure: str = "2.000635", locality: str = "16690",
+                   received_at: datetime | None = None, national_status: int = 2) -> DossierSubmitted:
+    """A ``DossierSubmitted`` as intake would publish it, for events put on the intake topic directly
+    (bypassing intake's own checks, as a buggy or hostile producer could)."""
+    return DossierSubmitted(
+        dossier_code=code, dossier_id=uuid.uuid4(), procedure_code=procedure, procedure_version="test",
+        applicant={"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id()},
+        documents=[{"name": key, "media_type": "application/pdf", "size_bytes": 90_000,
+                    "sha256": uuid.uuid4().hex * 2} for key in DOCUMENTS[procedure]],
+        channel="desk", result_delivery={"method": "desk"}, locality_code=locality,
+        receiving_agency_id=code.rsplit("-", 2)[0], submitted_by="desk-test",
+        received_at=received_at or at(7, 9), national_status=national_status)
+
+
+def cloud_event_bytes(contract: Any, subject: str, *, source: str = "/lienthong/intake") -> tuple[bytes, str]:
+    """``contract`` as an encoded CloudEvent, and its event id."""
+    event_id = str(uuid.uuid4())
+    envelope = to_cloud_event(contract, id=event_id, source=source, subject=subject,
+                              time=datetime.now(timezone.utc), correlation_id=str(uuid.uuid4()))
+    return encode(envelope), event_id
+
+
+async def produce_on_partition(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]],
+                               partition: int | None = None) -> int:
+    """Send ``(key, value)`` records in order to one partition of ``topic`` (default: the first
+    record's by key); the partition used."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                                max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        for key, value in records:
+            sent = await (await producer.send(topic, value, key=key, partition=partition))
+            partition = sent.partition
+        assert partition is not None
+        return partition
+    finally:
+        await producer.stop()
+
+
+def fresh_codes(count: int, day: str = "250707") -> list[str]:
+    """``count`` dossier codes no other test uses (a random receiving agency of their own)."""
+    agency = random_agency_id()
+    return [f"{agency}-{day}-{n:04d}" for n in range(1, count + 1)]
+
+
+async def all_routed(system: Any, http: httpx.AsyncClient, token: str, codes: list[str],
+                     until: Any = lambda view: view["route_version"] is not None, timeout: float = 120) -> None:
+    """Wait until routing's view of every dossier in ``codes`` satisfies ``until``."""
+    pending = set(codes)
+
+    async def check() -> bool:
+        for code in sorted(pending):
+            response = await http.get(f"{system.routing_url}/v1/routing/dossiers/{code}", headers=bearer(token))
+            if response.status_code == 200 and until(response.json()):
+                pending.discard(code)
+        return not pending
+    await eventually(check, timeout=timeout, interval=0.5)
