@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
@@ -31,9 +30,10 @@ from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
 from services.failures import is_infrastructure_error
 from services.kafka import make_producer
-from services.observability import Metrics, configure_logging
+from services.observability import Metrics, ThrottledLog, configure_logging
 from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
-from services.runtime import http_resources, open_event_store, run_worker, worker_resources
+from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff
+from services.runtime import create_read_pool, http_resources, open_event_store, run_worker, worker_resources
 
 log = logging.getLogger(__name__)
 
@@ -141,54 +141,39 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
 async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
     """Raise due-soon and overdue events as time passes (by the injected clock).
 
-    Survives outages: a start-up or a sweep failing because PostgreSQL (or anything the
-    infrastructure provides) is unavailable is retried with capped exponential backoff; the
-    process never exits for it."""
+    Survives outages: start-up waits for PostgreSQL, and a sweep failing because PostgreSQL
+    (or anything else the infrastructure provides) is unavailable is retried with capped
+    backoff; the process never exits for it."""
     settings = settings or RoutingSettings()
     configure_logging("routing-timer", settings.log_level)
     clock = clock_from(settings.clock_file)
-    backoff = Backoff(first=min(1.0, settings.timer_interval_seconds), cap=settings.timer_max_backoff_seconds)
     store = open_store(settings)
-    pool: asyncpg.Pool | None = None
+    await open_event_store(settings, store)
+    pool = await create_read_pool(settings)
     try:
+        queries = InboxQueries(pool, settings.database_schema)
+        window = timedelta(hours=settings.due_soon_hours)
+        backoff = Backoff(min(INITIAL_BACKOFF_SECONDS, settings.timer_interval_seconds),
+                          max(settings.timer_interval_seconds, settings.timer_max_backoff_seconds))
+        throttled = ThrottledLog(log)
         while not stop.is_set():
             try:
-                if store.app is None:
-                    await open_event_store(settings, store)
-                if pool is None:
-                    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-                queries = InboxQueries(pool, settings.database_schema)
-                await check_deadlines_once(store, queries, clock, timedelta(hours=settings.due_soon_hours))
-                backoff.reset()
-                wait = settings.timer_interval_seconds
-            except Exception as exc:  # noqa: BLE001 - only infrastructure failures are survived
+                await check_deadlines_once(store, queries, clock, window)
+            except Exception as exc:  # noqa: BLE001 - only infrastructure failures are waited out
                 if not is_infrastructure_error(exc):
                     raise
-                wait = backoff.next()
-                log.warning("deadline sweep failed; retrying in %.1fs: %s", wait, exc)
+                throttled.warning("deadline sweep failed: a dependency is unavailable; retrying with backoff",
+                                  extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
+                await backoff.wait(stop)
+                continue
+            backoff.reset()
             try:
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+                await asyncio.wait_for(stop.wait(), timeout=settings.timer_interval_seconds)
             except TimeoutError:
                 pass
     finally:
-        if pool is not None:
-            await pool.close()
+        await pool.close()
         await store.close()
-
-
-class Backoff:
-    """Capped exponential backoff: ``first``, doubled on every failure, at most ``cap``."""
-
-    def __init__(self, *, first: float, cap: float) -> None:
-        self.first, self.cap = first, max(first, cap)
-        self._next = first
-
-    def next(self) -> float:
-        wait, self._next = self._next, min(self._next * 2, self.cap)
-        return wait
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 async def check_deadlines_once(store: EventStore[RoutingApplication], queries: InboxQueries, clock: Clock,

@@ -54,13 +54,13 @@ class AgencySimulator:
         return json.loads(records[0].value)
 
     async def kafka(self, code: str, step_key: str, agency_id: str, action: str, acted_at: datetime, *,
-                    topic_of: str | None = None, **fields: Any) -> str:
+                    topic_of: str | None = None, correlation_id: str | None = None, **fields: Any) -> str:
         """Send ``agency_id``'s reply on the reply topic of ``topic_of`` (default: its own); its event id."""
         reply = AgencyActed(dossier_code=code, step_key=step_key, agency_id=agency_id, action=action,
                             acted_at=acted_at, **fields)
         event_id = str(uuid.uuid4())
         envelope = to_cloud_event(reply, id=event_id, source=f"/agencies/{agency_id}", subject=code,
-                                  time=acted_at, correlation_id=str(uuid.uuid4()))
+                                  time=acted_at, correlation_id=correlation_id or str(uuid.uuid4()))
         await produce(self.system.kafka, self.system.agency_reply_topic(topic_of or agency_id), encode(envelope),
                       key=code.encode())
         return event_id

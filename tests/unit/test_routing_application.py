@@ -14,7 +14,6 @@ from routing.application import Actor, RoutedDossierNotFoundError, RoutingApplic
 from routing.domain import InvalidCommandError, RoutedDossier, StepStateError, WrongAgencyError
 from routing.outbound import STAYS_INSIDE, CONTRACT_OF, outbound_mapper, status_change
 from routing.reactions import HANDLERS, Reactions, ReplyPolicy
-from routing.service import Backoff
 from routing.settings import RoutingSettings
 from services.consumer import UnprocessableMessage
 from shared_events import (
@@ -280,13 +279,3 @@ def test_a_contract_routing_does_not_handle_is_dead_lettered_not_dropped() -> No
     assert DossierStatusChanged not in HANDLERS
     with pytest.raises(UnprocessableMessage, match="does not handle"):
         reactions(vn(7, 7, 10))(app, status, envelope_of(status, code), INTAKE_TOPIC)
-
-
-# --- the timer's backoff -----------------------------------------------------------------------------
-
-
-def test_the_timers_backoff_doubles_up_to_its_cap_and_starts_again_after_a_success() -> None:
-    backoff = Backoff(first=1.0, cap=5.0)
-    assert [backoff.next() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
-    backoff.reset()
-    assert backoff.next() == 1.0

@@ -4,6 +4,7 @@ deadlines, apologies, hand-over and withdrawal — all over the real broker and 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -272,3 +273,28 @@ async def test_stopping_processing_closes_the_open_steps_with_status_8(system, h
     assert stopped.json()["national_status"] == 8
     assert step_of(stopped.json(), "birth_registration")["state"] == "closed"
     await intake_status(system, http, tokens, code, 8)
+
+
+async def test_routings_events_keep_the_requests_correlation_and_the_replys_correlation_and_causation(
+        system, http, tokens) -> None:
+    code = await submit(system, http, tokens, "1.001193", at(7, 9))
+    agencies = AgencySimulator(system, http)
+    await routed_view(system, http, tokens["auditor"], code)
+    system.set_time(at(7, 10))
+    request_id, reply_correlation = str(uuid.uuid4()), str(uuid.uuid4())
+
+    done = await http.post(f"{system.routing_url}/v1/inbox/{code}/steps/birth_registration/complete",
+                           json={"documents": []}, headers={**agencies.headers(COMMUNE), "X-Correlation-ID": request_id})
+    assert done.status_code == 200
+    reply_id = await agencies.kafka(code, "residence_registration", COMMUNE_POLICE, "claim", at(7, 10),
+                                    correlation_id=reply_correlation)
+
+    def of_type(kind: str):
+        return lambda r: r.key == code.encode() and json.loads(r.value)["type"] == kind
+    completed = await read_until(system.kafka, system.routing_topic, lambda rs: len(rs) >= 1,
+                                 keep=of_type("vn.lienthong.routing.step.completed.v1"))
+    claimed = await read_until(system.kafka, system.routing_topic, lambda rs: len(rs) >= 1,
+                               keep=of_type("vn.lienthong.routing.step.claimed.v1"))
+    assert json.loads(completed[0].value)["correlationid"] == request_id
+    assert (json.loads(claimed[0].value)["correlationid"], json.loads(claimed[0].value)["causationid"]) == (
+        reply_correlation, reply_id)
