@@ -40,7 +40,7 @@ from pydantic import BaseModel
 
 from services.eventstore import EventStore, TrackingApplication
 from services.failures import is_infrastructure_error
-from services.kafka import partitions_of
+from services.kafka import TopicMissingError, partitions_of
 from services.observability import Metrics, ThrottledLog
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff, retry_while_unavailable
 from shared_events.envelope import deterministic_event_id, encode
@@ -56,6 +56,9 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 
 TAIL_READERS = 8
 """How many partitions' tails the relay reads at once on start-up."""
+
+TOPIC_APPEARANCE_SECONDS = 30.0
+"""How long the relay waits for topics it (or ``lienthong infra up``) just created to appear."""
 
 TAIL_READ_TIMEOUT_SECONDS = 30.0
 """A start-up read of the topics' tails that takes longer is abandoned and retried."""
@@ -128,7 +131,18 @@ async def published_position(bootstrap_servers: str, topics: str | Sequence[str]
         return await asyncio.wait_for(_published_position(bootstrap_servers, topic_list, stream_id),
                                       timeout=TAIL_READ_TIMEOUT_SECONDS)
 
-    return await retry_while_unavailable(attempt, what="reading the relay's position on its topics", logger=log)
+    backoff = Backoff()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TOPIC_APPEARANCE_SECONDS
+    while True:
+        try:
+            return await retry_while_unavailable(attempt, what="reading the relay's position on its topics",
+                                                 logger=log)
+        except TopicMissingError:
+            # Topics created a moment ago (agency inboxes) take a while to show in metadata.
+            if loop.time() > deadline:
+                raise
+            await backoff.wait()
 
 
 async def _published_position(bootstrap_servers: str, topics: list[str], stream_id: str) -> int:
