@@ -11,15 +11,20 @@ be valid, 422. Every integer and instant a request carries is bounded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
-
-from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing.application import Actor, RoutedDossierNotFoundError, RoutingApplication, StepAction, Trace
+from routing.application import (
+    Actor,
+    RoutedDossierNotFoundError,
+    RoutingApplication,
+    StepAction,
+    Trace,
+)
 from routing.domain import (
     MAX_AMOUNT_VND,
     ApologyAlreadyIssuedError,
@@ -172,9 +177,9 @@ def _problem(exc: Exception, code: str) -> Problem:
     for cls in type(exc).__mro__:
         if cls in PROBLEMS:
             status, slug, title = PROBLEMS[cls]
-            detail = f"Không có hồ sơ mã {code} trong luân chuyển" if status == 404 and cls is \
-                RoutedDossierNotFoundError else str(exc)
-            return Problem(status, slug, title, detail)
+            if cls is RoutedDossierNotFoundError:  # the same words whether unknown or not the caller's
+                return Problem(status, slug, title, f"Không có hồ sơ mã {code} trong luân chuyển")
+            return Problem(status, slug, title, str(exc))
     raise exc
 
 

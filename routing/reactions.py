@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from routing.application import RoutedDossierNotFoundError, RoutingApplication, StepAction, Trace
+from routing.application import (
+    RoutedDossierNotFoundError,
+    RoutingApplication,
+    StepAction,
+    Trace,
+)
 from routing.domain import RoutedDossier, RoutingError
 from services.clock import Clock
 from services.consumer import UnprocessableMessage

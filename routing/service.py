@@ -12,9 +12,8 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from fastapi import FastAPI
-
 from aiokafka.structs import ConsumerRecord
+from fastapi import FastAPI
 
 from routing.api import dossiers as dossiers_router
 from routing.api import inbox as inbox_router
@@ -31,9 +30,20 @@ from services.eventstore import EventStore
 from services.failures import is_infrastructure_error
 from services.kafka import make_producer
 from services.observability import Metrics, ThrottledLog, configure_logging
-from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
+from services.relay import (
+    Relay,
+    make_transactional_producer,
+    published_position,
+    stream_id_for,
+)
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff
-from services.runtime import create_read_pool, http_resources, open_event_store, run_worker, worker_resources
+from services.runtime import (
+    create_read_pool,
+    http_resources,
+    open_event_store,
+    run_worker,
+    worker_resources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +169,7 @@ async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
         while not stop.is_set():
             try:
                 await check_deadlines_once(store, queries, clock, window)
-            except Exception as exc:  # noqa: BLE001 - only infrastructure failures are waited out
+            except Exception as exc:
                 if not is_infrastructure_error(exc):
                     raise
                 throttled.warning("deadline sweep failed: a dependency is unavailable; retrying with backoff",
@@ -191,7 +201,7 @@ async def check_deadlines_once(store: EventStore[RoutingApplication], queries: I
     for code in await queries.needing_deadline_check(now, horizon):
         try:
             changed += await store.call(app.check_deadlines, code, now, window) is not None
-        except Exception as exc:  # noqa: BLE001 - one dossier's failure must not stop the sweep
+        except Exception as exc:
             if is_infrastructure_error(exc):
                 raise
             log.exception("deadline check failed", extra={"dossier_code": code})

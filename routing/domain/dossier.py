@@ -39,9 +39,9 @@ from routing.domain.model import (
     CLOSED_STATUSES,
     COMPLETED,
     DONE,
+    MAX_AMOUNT_VND,
     NEW,
     OPEN,
-    MAX_AMOUNT_VND,
     PAYMENT_REQUESTED,
     PENDING,
     PROCESSING,
@@ -92,7 +92,7 @@ class RoutedDossier(Aggregate):
         return uuid5(ROUTING_NAMESPACE, code)
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> RoutedDossier:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> RoutedDossier:
         """Validate the receipt and repeat the code as ``dossier_code`` on the ``Received`` event."""
         _require_aware(kwargs.get("received_at"), "received_at")
         if kwargs.get("national_status") not in (NEW, ACCEPTED):

@@ -32,7 +32,11 @@ async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[In
 @asynccontextmanager
 async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
     """Intake and routing as real processes, sharing topics, credentials and a clock file."""
-    from tests.support.system import INTAKE_PROCESSES, ROUTING_PROCESSES, SystemDeployment
+    from tests.support.system import (
+        INTAKE_PROCESSES,
+        ROUTING_PROCESSES,
+        SystemDeployment,
+    )
 
     system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
     system.set_time(start_at)

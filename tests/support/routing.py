@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -13,10 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from shared_events import DossierSubmitted, encode, to_cloud_event
 from tests.random_refs import random_agency_id, random_citizen_id, random_name
-from tests.support.intake import bearer
 from tests.support.agencies import AgencySimulator, routed_view, step_done
+from tests.support.intake import bearer
 from tests.support.kafka import eventually
-
 
 VN = timezone(timedelta(hours=7))
 
@@ -131,7 +130,7 @@ def cloud_event_bytes(contract: Any, subject: str, *, source: str = "/lienthong/
     """``contract`` as an encoded CloudEvent, and its event id."""
     event_id = str(uuid.uuid4())
     envelope = to_cloud_event(contract, id=event_id, source=source, subject=subject,
-                              time=datetime.now(timezone.utc), correlation_id=str(uuid.uuid4()))
+                              time=datetime.now(UTC), correlation_id=str(uuid.uuid4()))
     return encode(envelope), event_id
 
 

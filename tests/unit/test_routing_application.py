@@ -10,9 +10,20 @@ from functools import cache
 
 import pytest
 
-from routing.application import Actor, RoutedDossierNotFoundError, RoutingApplication, StepAction, Trace
-from routing.domain import InvalidCommandError, RoutedDossier, StepStateError, WrongAgencyError
-from routing.outbound import STAYS_INSIDE, CONTRACT_OF, outbound_mapper, status_change
+from routing.application import (
+    Actor,
+    RoutedDossierNotFoundError,
+    RoutingApplication,
+    StepAction,
+    Trace,
+)
+from routing.domain import (
+    InvalidCommandError,
+    RoutedDossier,
+    StepStateError,
+    WrongAgencyError,
+)
+from routing.outbound import CONTRACT_OF, STAYS_INSIDE, outbound_mapper, status_change
 from routing.reactions import HANDLERS, Reactions, ReplyPolicy
 from routing.settings import RoutingSettings
 from services.consumer import UnprocessableMessage
@@ -20,13 +31,19 @@ from shared_events import (
     DossierStatusChanged,
     DossierWithdrawalDeclined,
     DossierWithdrawalRequested,
-    encode,
     decode,
+    encode,
     to_cloud_event,
 )
 from shared_events.contracts.routing import AgencyActed
 from tests.random_refs import random_agency_id, random_sha256
-from tests.unit.test_routing_domain import CIVIL_STATUS, LOCALITY, POLICE, SOCIAL_INSURANCE, vn
+from tests.unit.test_routing_domain import (
+    CIVIL_STATUS,
+    LOCALITY,
+    POLICE,
+    SOCIAL_INSURANCE,
+    vn,
+)
 
 INTAKE_TOPIC = "intake-events"
 PREFIX = "agency."
@@ -49,8 +66,9 @@ def a_code(day: str = "250707") -> str:
     return f"{random_agency_id()}-{day}-{uuid.uuid4().int % 10_000:04d}"
 
 
-def received(app: RoutingApplication, procedure: str = "1.001193", *, at: datetime = vn(7, 7, 9),
+def received(app: RoutingApplication, procedure: str = "1.001193", *, at: datetime | None = None,
              locality: str = LOCALITY, receiving: str | None = None) -> RoutedDossier:
+    at = at or vn(7, 7, 9)
     dossier = app.receive(code=a_code(at.strftime("%y%m%d")), procedure_code=procedure, locality_code=locality,
                           receiving_agency_id=receiving or random_agency_id(), channel="desk",
                           result_delivery_method="desk", options=[], received_at=at, national_status=2)

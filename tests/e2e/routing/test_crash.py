@@ -10,11 +10,11 @@ from collections import Counter
 import httpx
 import pytest
 
+from tests.support.agencies import AgencySimulator, result_document
 from tests.support.deployments import SYSTEM_START, deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_to_end, read_until
-from tests.support.agencies import AgencySimulator, result_document
 from tests.support.routing import all_routed, at, desk_submission, intake_status, submit
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,15 @@ from collections import Counter
 import pytest
 
 from tests.support.agencies import AgencySimulator, result_document
-from tests.support.routing import all_routed, at, cloud_event_bytes, fresh_codes, produce_on_partition, \
-    raw_submission, step_of
+from tests.support.routing import (
+    all_routed,
+    at,
+    cloud_event_bytes,
+    fresh_codes,
+    produce_on_partition,
+    raw_submission,
+    step_of,
+)
 
 pytestmark = pytest.mark.e2e
 TRIALS = 15
