@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -40,6 +41,12 @@ OpenAPI = Callable[[], dict[str, Any]]
 
 JSON_MEDIA_TYPE = "application/json"
 ACCEPTED_CHARSETS = frozenset({"utf-8", "utf8"})
+DRAIN_BYTES = 256 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+"""A refused body is read on and dropped (never kept) up to these bounds before the answer, so a
+client that sends its whole body before reading reads the 413 or 415 instead of a reset
+connection; past them the connection is closed. A client that sent ``Expect: 100-continue``
+is answered at once and never sends the body."""
 
 
 def too_large(limit: int) -> Problem:
@@ -125,13 +132,13 @@ class BodyGuard:
         except ValueError:
             length = None
         if length is not None and length > self.max_body_bytes:
-            await self._answer(too_large(self.max_body_bytes), scope, receive, send)
+            await self._answer(too_large(self.max_body_bytes), scope, receive, send, drain=True)
             return
         json = False
         if chunked or (length or 0) > 0:
             accepted = self.accepted(scope)
             if accepted is not None and (refusal := check_content_type(accepted, headers.get("content-type"))):
-                await self._answer(refusal, scope, receive, send)
+                await self._answer(refusal, scope, receive, send, drain=True)
                 return
             json = accepted is not None and _media_type(headers.get("content-type", ""))[0] == JSON_MEDIA_TYPE
         await self._guarded(scope, receive, send, json=json)
@@ -140,13 +147,15 @@ class BodyGuard:
         received = 0
         decoder = codecs.getincrementaldecoder("utf-8")() if json else None
         refusal: Problem | None = None
-        response_started = False
+        response_started = body_complete = False
 
         async def guarded_receive() -> Message:
-            nonlocal received, refusal
+            nonlocal received, refusal, body_complete
             message = await receive()
             if message["type"] != "http.request":
+                body_complete = True
                 return message
+            body_complete = not message.get("more_body", False)
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body_bytes:
@@ -179,13 +188,27 @@ class BodyGuard:
                 await unexpected_error_response(exc, scope.get("path"))(scope, receive, send)
                 return
         if refusal is not None and not response_started:
-            await self._answer(refusal, scope, receive, send)
+            await self._answer(refusal, scope, receive, send, drain=not body_complete)
 
     @staticmethod
-    async def _answer(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _answer(problem: Problem, scope: Scope, receive: Receive, send: Send, *, drain: bool = False) -> None:
         response = problem_response(problem, scope.get("path"))
-        response.headers["Connection"] = "close"  # the rest of the body is not read
+        expects_continue = Headers(scope=scope).get("expect", "").lower() == "100-continue"
+        if not drain or expects_continue or not await _drained(receive):
+            response.headers["Connection"] = "close"  # the rest of the body is not read
         await response(scope, receive, send)
+
+
+async def _drained(receive: Receive) -> bool:
+    """Read the rest of the body and drop it; False when it went on past :data:`DRAIN_BYTES` or
+    :data:`DRAIN_SECONDS`."""
+    received, deadline = 0, time.monotonic() + DRAIN_SECONDS
+    while received <= DRAIN_BYTES and time.monotonic() < deadline:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return True
+        received += len(message.get("body", b""))
+    return False
 
 
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:

@@ -105,32 +105,67 @@ def test_a_chunked_body_within_the_limit_reaches_the_operation(client: TestClien
     assert response.status_code == 200
 
 
-def test_the_guard_stops_counting_at_the_limit_and_never_buffers_the_rest() -> None:
-    """A 100 MB stream: the guard pulls just past the limit from the client, then answers."""
-    pulled = 0
-    chunk = b"a" * 65536
+class StreamingClient:
+    """A client streaming ``total`` bytes in 64 KiB chunks, as an ASGI server hands them over."""
 
-    async def receive() -> dict:
-        nonlocal pulled
-        pulled += len(chunk)
-        return {"type": "http.request", "body": chunk, "more_body": pulled < 100 * 1024 * 1024}
+    CHUNK = b"a" * 65536
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.pulled = 0
+        self.sent: list[dict] = []
+
+    async def receive(self) -> dict:
+        self.pulled += len(self.CHUNK)
+        return {"type": "http.request", "body": self.CHUNK, "more_body": self.pulled < self.total}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def headers(self) -> dict[bytes, bytes]:
+        return dict(self.sent[0]["headers"])
+
+
+def run_guard(client: StreamingClient) -> int:
+    """Run the guard over an app that reads the whole body; the bytes the app was handed."""
+    handed = 0
 
     async def app(scope, receive, send) -> None:
-        while (await receive()).get("more_body"):
-            pass
-
-    sent: list[dict] = []
-
-    async def send(message: dict) -> None:
-        sent.append(message)
+        nonlocal handed
+        while True:
+            message = await receive()
+            handed += len(message.get("body", b""))
+            if not message.get("more_body"):
+                return
 
     guard = BodyGuard(app, max_body_bytes=LIMIT, openapi=lambda: {"paths": {}})
     scope = {"type": "http", "method": "POST", "path": "/x", "headers": [(b"transfer-encoding", b"chunked")],
              "query_string": b"", "root_path": ""}
-    asyncio.run(guard(scope, receive, send))
+    asyncio.run(guard(scope, client.receive, client.send))
+    return handed
 
-    assert sent[0]["status"] == 413
-    assert pulled == len(chunk)
+
+def test_a_100_mb_stream_is_cut_off_at_the_limit_and_the_rest_read_and_dropped_before_the_413() -> None:
+    client = StreamingClient(100 * 1024 * 1024)
+
+    handed = run_guard(client)
+
+    assert handed <= LIMIT + len(StreamingClient.CHUNK)
+    assert client.sent[0]["status"] == 413
+    assert client.pulled >= client.total  # drained, so the client reads the answer, not a reset
+    assert b"connection" not in client.headers()
+
+
+def test_a_stream_longer_than_the_drain_bound_is_answered_and_its_connection_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.edge.DRAIN_BYTES", 1024 * 1024)
+    client = StreamingClient(100 * 1024 * 1024)
+
+    run_guard(client)
+
+    assert client.sent[0]["status"] == 413
+    assert client.pulled < 2 * 1024 * 1024
+    assert client.headers()[b"connection"] == b"close"
 
 
 @pytest.mark.parametrize("content_type", [
