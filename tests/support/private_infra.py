@@ -94,6 +94,7 @@ class PrivateInfra:
                 pass
         if self.postgres_root is not None and self.state_dir not in self.postgres_root.parents:
             shutil.rmtree(self.postgres_root.parent, ignore_errors=True)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
