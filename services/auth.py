@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict, deque
 from pathlib import Path
@@ -219,6 +220,7 @@ class FailedAttempts:
         self._clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()  # the token endpoint runs in the thread pool
 
     def _recent(self, key: str, now: float) -> deque[float]:
         failures = self._failures.get(key)
@@ -232,32 +234,36 @@ class FailedAttempts:
 
     def retry_after(self, key: str) -> int | None:
         """Seconds until ``key`` may try again, or ``None`` when it may now."""
-        now = self._clock()
-        failures = self._recent(key, now)
-        if len(failures) < self.limit:
-            return None
-        return max(1, math.ceil(failures[-self.limit] + self.window - now))
+        with self._lock:
+            now = self._clock()
+            failures = self._recent(key, now)
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[-self.limit] + self.window - now))
 
     def fail(self, key: str) -> None:
-        now = self._clock()
-        failures = self._recent(key, now)
-        if key not in self._failures:
-            self._failures[key] = failures
-        self._failures.move_to_end(key)
-        failures.append(now)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
+        with self._lock:
+            now = self._clock()
+            failures = self._recent(key, now)
+            if key not in self._failures:
+                self._failures[key] = failures
+            self._failures.move_to_end(key)
+            failures.append(now)
+            while len(self._failures) > self._max_keys:
+                self._failures.popitem(last=False)
 
     def trust(self, client_id: str, address: str) -> None:
         """``client_id`` authenticated from ``address``."""
-        self._trusted[(client_id, address)] = self._clock()
-        self._trusted.move_to_end((client_id, address))
-        while len(self._trusted) > self._max_keys:
-            self._trusted.popitem(last=False)
+        with self._lock:
+            self._trusted[(client_id, address)] = self._clock()
+            self._trusted.move_to_end((client_id, address))
+            while len(self._trusted) > self._max_keys:
+                self._trusted.popitem(last=False)
 
     def trusted(self, client_id: str, address: str) -> bool:
-        since = self._trusted.get((client_id, address))
-        return since is not None and self._clock() - since < self.TRUST_SECONDS
+        with self._lock:
+            since = self._trusted.get((client_id, address))
+            return since is not None and self._clock() - since < self.TRUST_SECONDS
 
 
 def _too_many_attempts(retry_after: int) -> Problem:
