@@ -162,12 +162,14 @@ class Dossier(Aggregate):
         change of a terminal status, for a change of a dossier intake has not accepted (other
         than the withdrawal it asked for), and for a withdrawal nobody requested.
         """
-        if event_id in self.applied_event_ids or national_status == self.national_status:
+        if event_id in self.applied_event_ids:
             return False
         status = NationalStatus(national_status)
         current = NationalStatus(self.national_status)
         if status in OWNED_BY_INTAKE:
             raise StatusReportRefusedError(f"status {int(status)} is owned by intake, not by the reporting service")
+        if status == current:
+            return False
         if current in TERMINAL_STATUSES:
             raise StatusReportRefusedError(
                 f"dossier {self.code} is in terminal status {int(current)}; status {int(status)} is not applied")
