@@ -136,9 +136,19 @@ class TrackingConsumer:
         await retry_while_unavailable(self._consumer.start, what=f"{self.name}: connecting to Kafka",
                                       logger=log, stop=stop)
         self._consumer.subscribe(self._topics, listener=_SeekToTrackedPositions(self))
+        fetch_backoff = Backoff(*self._backoff)
         try:
             while not stop.is_set():
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                try:
+                    batches = await self._consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                except Exception as exc:
+                    if not is_infrastructure_error(exc):
+                        raise
+                    self._retry_log.error("fetching from Kafka failed: the broker is unavailable; retrying",
+                                          extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
+                    await fetch_backoff.wait(stop)
+                    continue
+                fetch_backoff.reset()
                 for tp, records in batches.items():
                     applied = await self._apply_batch(tp, records, stop)
                     if stop.is_set():

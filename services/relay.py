@@ -63,6 +63,9 @@ TOPIC_APPEARANCE_SECONDS = 30.0
 TAIL_READ_TIMEOUT_SECONDS = 30.0
 """A start-up read of the topics' tails that takes longer is abandoned and retried."""
 
+EMPTY_FETCH_PAUSE_SECONDS = 0.2
+"""Pause after a fetch that returned nothing while records are still expected (no spinning)."""
+
 STREAMS_TABLE = """
 CREATE TABLE IF NOT EXISTS {schema}.relay_streams (
     topic     text PRIMARY KEY,
@@ -186,6 +189,8 @@ async def _partition_position(bootstrap_servers: str, tp: TopicPartition, begin:
             found = 0
             while await consumer.position(tp) < stop_at:
                 batch = await consumer.getmany(tp, timeout_ms=1000)
+                if not batch:
+                    await asyncio.sleep(EMPTY_FETCH_PAUSE_SECONDS)  # a broker gone away answers at once
                 for record in batch.get(tp, []):
                     if record.offset >= stop_at:
                         break
