@@ -80,6 +80,9 @@ class TrackingApplication(Application):
         return self.process_recorder.max_tracking_id(name)
 
 
+RECONNECT_WINDOW_CALLS = 2
+"""A lost pooled connection is retried for this many call time-outs, then a new call starts afresh."""
+
 LIBRARY_ATTEMPTS = 10
 """The library retries every recorder call on ``OperationalError`` this many times (``@retry``)."""
 
@@ -91,7 +94,8 @@ class ResilientPostgresFactory(PostgresFactory):
     each of its ten attempts per call: with PostgreSQL down a call hung 16–50 s.  Given
     :data:`~services.settings.POSTGRES_CALL_TIMEOUT` (seconds, a float), this factory waits a
     tenth of it per attempt, so a call fails after about that long, and gives libpq a connect
-    time-out of half of it; pre-ping (``POSTGRES_PRE_PING``) discards connections a restart
+    time-out of half of it, and stops retrying a lost connection after two call time-outs (the
+    next call starts a new attempt, so service resumes soon after the database is back); pre-ping (``POSTGRES_PRE_PING``) discards connections a restart
     of the server left stale.
     """
 
@@ -101,6 +105,10 @@ class ResilientPostgresFactory(PostgresFactory):
         if call_timeout:
             pool = self.datastore.pool
             pool.timeout = float(call_timeout) / LIBRARY_ATTEMPTS
+            # The pool retries a lost connection with doubling delays until it gives up after
+            # ``reconnect_timeout`` (5 min by default): after an outage of a minute it would come
+            # back up to a minute late.  Giving up sooner lets the next call start a fresh attempt.
+            pool.reconnect_timeout = RECONNECT_WINDOW_CALLS * float(call_timeout)
             assert isinstance(pool.kwargs, dict)
             pool.kwargs["connect_timeout"] = max(1, math.ceil(float(call_timeout) / 2))
 

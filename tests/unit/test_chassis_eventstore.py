@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from types import SimpleNamespace
 
 import pytest
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.utils import Environment
 
 from intake.application import IntakeApplication
-from services.eventstore import EventStore
+from services.eventstore import EventStore, ResilientPostgresFactory
+from services.settings import ServiceSettings
 from tests.random_refs import random_suffix
 from tests.unit.test_intake_domain import a_dossier
 
@@ -85,3 +89,53 @@ async def test_the_event_store_runs_the_application_on_its_own_threads() -> None
 
     assert loaded.code == dossier.code
     assert thread_name.startswith(name)
+
+
+def test_the_postgres_factory_waits_briefly_for_a_connection_and_checks_each_before_use() -> None:
+    env = ServiceSettings(database_url="postgresql://svc:pw@127.0.0.1:1/db", database_pool_size=3,
+                          database_connect_timeout_seconds=5.0).eventsourcing_env()
+
+    factory = ResilientPostgresFactory(Environment(env=env))  # nothing connects until first use
+
+    pool = factory.datastore.pool
+    assert (pool.min_size, pool.max_size) == (3, 3)
+    assert pool.timeout == 0.5  # x 10 attempts of the library: a call fails after about 5 s
+    assert pool.reconnect_timeout == 10.0
+    assert pool.kwargs["connect_timeout"] == 3
+    assert factory.datastore.pre_ping is True
+    factory.close()
+
+
+class FakePooledApplication:
+    """An application whose recorder holds a pool of two connections."""
+
+    def __init__(self) -> None:
+        self.recorder = SimpleNamespace(datastore=SimpleNamespace(pool=SimpleNamespace(max_size=2)))
+
+    def close(self) -> None:
+        return None
+
+
+async def test_no_more_calls_run_at_once_than_the_store_has_connections() -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    gate = threading.Event()
+
+    def work() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        gate.wait(0.05)
+        with lock:
+            running -= 1
+
+    store = EventStore(FakePooledApplication, workers=8, name=f"slots-{random_suffix()}")
+    await store.open()
+    try:
+        await asyncio.gather(*(store.call(work) for _ in range(10)))
+    finally:
+        await store.close()
+
+    assert store.workers == 2
+    assert most == 2
