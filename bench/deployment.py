@@ -166,11 +166,12 @@ class BenchSystem(BenchIntake):
 
     @property
     def topic_partitions(self) -> dict[str, int]:
-        # The agency inbox topics are created here (one partition, as routing-relay would create
+        # The agency inbox and reply topics are created here (one partition, as routing-relay would create
         # them) so that they exist before the tail starts and are deleted with the rest.
         return {self.events_topic: PARTITIONS, self.status_topic: PARTITIONS, self.routing_topic: PARTITIONS,
-                self.replies_topic: PARTITIONS, self.dead_letter_topic: 1, self.baseline_topic: PARTITIONS,
-                **{self.agency_inbox_topic(a): 1 for a in self.stream_agency_ids}}
+                self.dead_letter_topic: 1, self.baseline_topic: PARTITIONS,
+                **{self.agency_inbox_topic(a): 1 for a in self.stream_agency_ids},
+                **{self.agency_reply_topic(a): 1 for a in self.stream_agency_ids}}
 
     @property
     def schemas(self) -> list[str]:
