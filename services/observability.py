@@ -172,11 +172,12 @@ class Metrics:
             registry=self.registry)
 
 
-def internal_error_response(path: str) -> Response:
-    from services.problems import Problem, problem_response
+def unexpected_error_response(exc: Exception, path: str) -> Response:
+    """What an exception no entry point translated becomes: 503 when a dependency failed, else 500
+    (:func:`services.problems.unexpected_error_response`)."""
+    from services.problems import unexpected_error_response as answer
 
-    problem = Problem(500, "internal-error", "Lỗi hệ thống", "Đã ghi nhận lỗi; vui lòng thử lại sau.")
-    return problem_response(problem, path)
+    return answer(exc, path)
 
 
 def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
@@ -188,9 +189,8 @@ def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Req
         started = time.perf_counter()
         try:
             response = await call_next(request)
-        except Exception:  # noqa: BLE001 - answer here, while the correlation id is still set
-            logging.getLogger("services.problems").exception("unhandled error", extra={"path": request.url.path})
-            response = internal_error_response(request.url.path)
+        except Exception as exc:  # noqa: BLE001 - answer here, while the correlation id is still set
+            response = unexpected_error_response(exc, request.url.path)
         finally:
             correlation_id_var.reset(token)
         route = request.scope.get("route")

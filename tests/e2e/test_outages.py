@@ -75,6 +75,7 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
         tokens = system.tokens()
         created: list[str] = []
         seen_states: list[str] = []
+        reads_while_down: list[int] = []
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             gate = asyncio.Semaphore(8)
@@ -91,6 +92,8 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
                 await eventually(lambda: _is(len(created) >= DOSSIERS // 3), timeout=300)
                 private_infra.stop_postgres_immediately()
                 await eventually(lambda: _not_ready(http, system.base_url, seen_states), timeout=60)
+                reads_while_down.append((await http.get(f"{system.base_url}/v1/dossiers/{created[0]}",
+                                                        headers=bearer(tokens["auditor"]))).status_code)
                 private_infra.start_postgres()
                 await eventually(lambda: _is(len(created) >= 2 * DOSSIERS // 3), timeout=300)
                 private_infra.kill_kafka()
@@ -131,6 +134,7 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
         dead = await read_to_end(system.kafka, system.dead_letter_topic)
 
     assert {"not-ready", "degraded"} <= set(seen_states)
+    assert reads_while_down == [503]
     for topic, events in published.items():
         assert Counter(e["id"] for e in events).most_common(1)[0][1] == 1, topic
     submitted = Counter(e["subject"] for e in published[system.events_topic]
