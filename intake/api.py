@@ -35,8 +35,8 @@ from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
 from services.problems import InvalidParam, Problem
 from shared_events import Applicant, NationalStatus, ResultDelivery, SubmittedDocument
+from shared_events.scalars import AGENCY_ID_PATTERN, LOCALITY_CODE_PATTERN
 
-AGENCY_ID_PATTERN = r"^[A-Z0-9.]{1,35}$"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 """Code points of an ``Idempotency-Key`` after NFC normalisation."""
 _IDEMPOTENCY_KEY_MAX_BYTES = 4 * 3 * IDEMPOTENCY_KEY_MAX_LENGTH  # room for the NFD form of a maximal key
@@ -53,7 +53,7 @@ class DossierCreate(BaseModel):
     documents: list[SubmittedDocument] = Field(min_length=1, max_length=100)
     channel: str = Field(pattern=r"^(desk|online|post)$")
     result_delivery: ResultDelivery
-    locality_code: str = Field(pattern=r"^[0-9]{2,5}$", description="Mã đơn vị hành chính nơi cư trú (cấp xã)",
+    locality_code: str = Field(pattern=LOCALITY_CODE_PATTERN, description="Mã đơn vị hành chính nơi cư trú (cấp xã)",
                                examples=["16690"])
     receiving_agency_id: str = Field(pattern=AGENCY_ID_PATTERN, examples=["000.00.01.H40"],
                                      description="Bộ phận tiếp nhận; một quầy chỉ nộp cho chính cơ quan mình")

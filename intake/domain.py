@@ -30,8 +30,6 @@ OWNED_BY_INTAKE = frozenset({NEW, ACCEPTED, REFUSED_AT_INTAKE})
 TERMINAL_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
 """A dossier in one of these statuses never changes status again."""
 
-CLOSED_STATUSES = TERMINAL_STATUSES
-
 NOT_WITHDRAWABLE = TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}
 """Statuses in which intake itself refuses a withdrawal request (409), without asking routing."""
 
@@ -97,7 +95,7 @@ class Dossier(Aggregate):
 
     @property
     def withdrawal_pending(self) -> bool:
-        return getattr(self, "withdrawal", None) == "requested"
+        return self.withdrawal == "requested"
 
     def _refuse_while_withdrawal_pending(self) -> None:
         if self.withdrawal_pending:
