@@ -102,7 +102,7 @@ async def measure_intake(deployment: BenchIntake, args: argparse.Namespace, cons
     try:
         async with load.Clients(deployment.base_url, c) as clients:
             token = deployment.portal_token()
-            agency_id = load.random_agency_id()
+            agency_id = load.RECEIVING_DESK
             with progress(console) as bar:
                 task = bar.add_task("warm-up: submissions", total=c)
                 warm = await load.submit(clients, token, [load.certified_copy_submission(agency_id) for _ in range(c)],

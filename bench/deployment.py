@@ -26,6 +26,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
+from bench.load import RECEIVING_DESK
 from services.sandbox import Sandbox, client_entry
 
 PARTITIONS = 3  # as lienthong.intake.dossier-events in infra/topics.yaml
@@ -150,7 +151,7 @@ async def _delete_group(admin: AIOKafkaAdminClient, group: str) -> str:
 class BenchSystem(BenchIntake):
     """Intake and routing together (no intake-consumer, no routing-timer), on the system clock."""
 
-    receiving_agency_id: str = field(default_factory=lambda: f"B{secrets.randbelow(10**6):06d}.0001.H40")
+    receiving_agency_id: str = RECEIVING_DESK
     agency_secrets: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import json
 import random
-import secrets
 import ssl
 import sys
 import time
@@ -41,8 +40,8 @@ MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Hữu", "Thanh"]
 GIVEN = ["An", "Bình", "Chi", "Dũng", "Hà", "Lan", "Nam", "Thảo"]
 
 
-def random_agency_id() -> str:
-    return f"B{secrets.randbelow(10**6):06d}.{secrets.randbelow(10**4):04d}.H40"
+RECEIVING_DESK, COMMUNE = "000.00.01.H40", "16690"
+"""A one-stop desk that exists and a commune in force: intake refuses invented ones (422)."""
 
 
 def certified_copy_submission(agency_id: str) -> bytes:
@@ -57,7 +56,7 @@ def certified_copy_submission(agency_id: str) -> bytes:
                        "size_bytes": 120_000, "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}],
         "channel": "online",
         "result_delivery": {"method": "desk"},
-        "locality_code": "40001",
+        "locality_code": COMMUNE,
         "receiving_agency_id": agency_id,
     }
     return json.dumps(body, ensure_ascii=False).encode()
@@ -70,7 +69,7 @@ DESK_DOCUMENTS = {
 }
 
 
-def desk_submission(procedure_code: str, agency_id: str, locality_code: str = "16690") -> bytes:
+def desk_submission(procedure_code: str, agency_id: str, locality_code: str = COMMUNE) -> bytes:
     """A valid submission received at the desk (channel ``desk``: national status 2 at once), as JSON."""
     body = {
         "procedure_code": procedure_code,

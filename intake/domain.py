@@ -16,6 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from shared_events import NationalStatus
+from shared_events.contracts.values import STATUS_OWNERS, TERMINAL_STATUSES
 
 DOSSIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/dossiers")
 SUBMISSION_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/submission-keys")
@@ -24,11 +25,8 @@ NEW, ACCEPTED, REFUSED_AT_INTAKE = NationalStatus.NEW, NationalStatus.ACCEPTED, 
 WITHDRAWN, STOPPED = NationalStatus.WITHDRAWN, NationalStatus.STOPPED
 DONE_AWAITING_HANDOVER, RESULT_RETURNED = NationalStatus.DONE_AWAITING_HANDOVER, NationalStatus.RESULT_RETURNED
 
-OWNED_BY_INTAKE = frozenset({NEW, ACCEPTED, REFUSED_AT_INTAKE})
+OWNED_BY_INTAKE = frozenset(s for s, owner in STATUS_OWNERS.items() if owner == "intake")
 """The statuses intake decides (docs/STATUS.md); every other status is routing's."""
-
-TERMINAL_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
-"""A dossier in one of these statuses never changes status again."""
 
 NOT_WITHDRAWABLE = TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}
 """Statuses in which intake itself refuses a withdrawal request (409), without asking routing."""

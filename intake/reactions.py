@@ -37,8 +37,9 @@ HANDLERS: dict[type, Callable[[Dossier, Any, CloudEvent], bool]] = {
 """Contract type → how it changes the dossier (returns whether anything changed)."""
 
 
-def apply_status_change(app: IntakeApplication, contract: Any, envelope: CloudEvent) -> list[Any]:
-    """Apply one message from the status topic; the dossiers to save (empty when nothing changed)."""
+def apply_status_change(app: IntakeApplication, contract: Any, envelope: CloudEvent, topic: str = "") -> list[Any]:
+    """Apply one message from the status topic (intake reads no other, so ``topic`` does not
+    matter); the dossiers to save (empty when nothing changed)."""
     handler = HANDLERS.get(type(contract))
     if handler is None:
         raise UnprocessableMessage(f"intake does not handle {envelope.type} on the status topic")

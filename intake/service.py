@@ -37,8 +37,8 @@ history. Authenticate with `POST /v1/auth/token` (client credentials), then send
 
 
 def open_store(settings: IntakeSettings) -> EventStore[IntakeApplication]:
-    env = settings.eventsourcing_env(pool_size=settings.store_threads)
-    return EventStore(lambda: IntakeApplication(env=env), workers=settings.store_threads, name="intake-store")
+    env = settings.eventsourcing_env()
+    return EventStore(lambda: IntakeApplication(env=env), workers=settings.database_pool_size, name="intake-store")
 
 
 def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> FastAPI:

@@ -17,4 +17,3 @@ class IntakeSettings(ServiceSettings):
     events_topic: str = "lienthong.intake.dossier-events"
     status_topic: str = "lienthong.dossier-status"
     consumer_group: str = "intake-status"
-    store_threads: int = 16

@@ -8,11 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 
 from routing.api import dossiers as dossiers_router
@@ -56,8 +54,8 @@ payment, refuse, send back, apologise when late. Errors are RFC 9457 problem+jso
 
 
 def open_store(settings: RoutingSettings) -> EventStore[RoutingApplication]:
-    env = settings.eventsourcing_env(pool_size=settings.store_threads)
-    return EventStore(lambda: RoutingApplication(env=env), workers=settings.store_threads, name="routing-store")
+    env = settings.eventsourcing_env()
+    return EventStore(lambda: RoutingApplication(env=env), workers=settings.database_pool_size, name="routing-store")
 
 
 def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -113,20 +111,6 @@ async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
         await relay.run(stop, start_after=start_after)
 
 
-class RoutingConsumer(TrackingConsumer):
-    """The tracking consumer, telling the reactions which topic each record came from (a reply's
-    topic names the agency that sent it). Records are applied one at a time, in order."""
-
-    def __init__(self, *, reactions: Reactions, **kwargs: Any) -> None:
-        self._topic = ""
-        super().__init__(handler=lambda app, contract, envelope: reactions(app, contract, envelope, self._topic),
-                         **kwargs)
-
-    async def apply(self, record: ConsumerRecord) -> None:
-        self._topic = record.topic
-        await super().apply(record)
-
-
 async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
     """Apply intake's events and the stream-integrated agencies' replies until stopped."""
     settings = settings or RoutingSettings()
@@ -140,10 +124,10 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
         reply_topics = {settings.agency_reply_topic(a): a for a in stream_agencies}
         policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(settings.clock_file),
                              max_skew=timedelta(seconds=settings.reply_clock_skew_seconds))
-        consumer = RoutingConsumer(
+        consumer = TrackingConsumer(
             name="routing-consumer", topics=[settings.intake_topic, *reply_topics],
             group_id=settings.consumer_group, bootstrap_servers=settings.kafka_bootstrap_servers, store=store,
-            reactions=Reactions(intake_topic=settings.intake_topic, policy=policy), producer=producer,
+            handler=Reactions(intake_topic=settings.intake_topic, policy=policy), producer=producer,
             dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
         await consumer.run(stop)
 

@@ -4,16 +4,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
-
-
-def agency_inbox_topic(prefix: str, agency_id: str) -> str:
-    """The inbox topic of a stream-integrated agency: routing hands it its steps there."""
-    return f"{prefix}{agency_id}.inbox"
-
-
-def agency_reply_topic(prefix: str, agency_id: str) -> str:
-    """The reply topic of a stream-integrated agency: only that agency writes to it."""
-    return f"{prefix}{agency_id}.replies"
+from shared_events.topics import AGENCY_TOPIC_PREFIX, agency_inbox_topic, agency_reply_topic
 
 
 class RoutingSettings(ServiceSettings):
@@ -28,9 +19,8 @@ class RoutingSettings(ServiceSettings):
     intake_topic: str = "lienthong.intake.dossier-events"
     events_topic: str = "lienthong.routing.dossier-events"
     status_topic: str = "lienthong.dossier-status"
-    agency_inbox_prefix: str = "lienthong.agency."
+    agency_inbox_prefix: str = AGENCY_TOPIC_PREFIX
     consumer_group: str = "routing"
-    store_threads: int = 16
     due_soon_hours: float = Field(default=4.0, gt=0, description="working hours before the due time")
     timer_interval_seconds: float = Field(default=30.0, gt=0)
     timer_max_backoff_seconds: float = Field(default=30.0, gt=0,
@@ -39,7 +29,7 @@ class RoutingSettings(ServiceSettings):
                                             description="how far ahead of routing's clock a reply's acted_at may be")
 
     def agency_inbox_topic(self, agency_id: str) -> str:
-        return agency_inbox_topic(self.agency_inbox_prefix, agency_id)
+        return agency_inbox_topic(agency_id, self.agency_inbox_prefix)
 
     def agency_reply_topic(self, agency_id: str) -> str:
-        return agency_reply_topic(self.agency_inbox_prefix, agency_id)
+        return agency_reply_topic(agency_id, self.agency_inbox_prefix)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.edge import install_edge
 from services.auth import ClientRegistry, TokenIssuer, token_router
 from services.observability import Metrics, configure_logging, correlation_middleware
 from services.problems import PROBLEM_MEDIA_TYPE, document_problems, install_problem_handlers
@@ -58,6 +59,9 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=outer_lifespan)
     install_problem_handlers(app)
+    # The edge (413, 415, 503) runs inside the correlation middleware, so its answers keep the
+    # correlation id and are counted.
+    install_edge(app, settings)
     app.middleware("http")(correlation_middleware(metrics))
     app.include_router(token_router())
     app.include_router(_operations_router(metrics))

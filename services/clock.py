@@ -8,6 +8,7 @@ timer at once by rewriting one file.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -42,7 +43,10 @@ class FileClock:
         return moment
 
     def set(self, moment: datetime) -> None:
-        self.path.write_text(moment.isoformat(), encoding="utf-8")
+        """Write ``moment`` atomically: a reader sees the old instant or the new, never an empty file."""
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        partial.write_text(moment.isoformat(), encoding="utf-8")
+        os.replace(partial, self.path)
 
 
 def clock_from(path: Path | None) -> Clock:

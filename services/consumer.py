@@ -42,8 +42,10 @@ CONFLICT_ATTEMPTS = 5
 """How often a reaction that lost a version race with another writer is re-applied before it
 is dead-lettered (a reaction that always conflicts, e.g. creates an aggregate that exists)."""
 
-Handler = Callable[[Any, BaseModel, CloudEvent], Sequence[Any]]
-"""``handler(app, contract, envelope) -> objects to save`` — runs on the store's threads."""
+Handler = Callable[[Any, BaseModel, CloudEvent, str], Sequence[Any]]
+"""``handler(app, contract, envelope, topic) -> objects to save`` — runs on the store's threads.
+
+``topic`` is the topic the record was read from (a stream agency's reply topic names the agency)."""
 
 
 class UnprocessableMessage(Exception):
@@ -238,7 +240,7 @@ class TrackingConsumer:
         try:
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 try:
-                    await self._store.call(self._handle_and_save, tracking, contract, envelope)
+                    await self._store.call(self._handle_and_save, tracking, contract, envelope, record.topic)
                     return "applied"
                 except Exception as exc:
                     if is_infrastructure_error(exc):
@@ -259,8 +261,8 @@ class TrackingConsumer:
         recorded = await self._store.call(self.app.position, tracking_name(record.topic, record.partition))
         return recorded is not None and recorded >= record.offset
 
-    def _handle_and_save(self, tracking: Tracking, contract: BaseModel, envelope: CloudEvent) -> None:
-        objs = self._handler(self.app, contract, envelope)
+    def _handle_and_save(self, tracking: Tracking, contract: BaseModel, envelope: CloudEvent, topic: str) -> None:
+        objs = self._handler(self.app, contract, envelope, topic)
         self.app.save_reaction(tracking, objs)
 
     async def _dead_letter(self, record: ConsumerRecord, tracking: Tracking, exc: BaseException) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from routing.settings import agency_inbox_topic, agency_reply_topic
+from shared_events.topics import agency_inbox_topic, agency_reply_topic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,11 +154,11 @@ class Sandbox:
         return self.topic("agency.")
 
     def agency_inbox_topic(self, agency_id: str) -> str:
-        return agency_inbox_topic(self.agency_inbox_prefix, agency_id)
+        return agency_inbox_topic(agency_id, self.agency_inbox_prefix)
 
     def agency_reply_topic(self, agency_id: str) -> str:
         """Where the stream-integrated agency ``agency_id`` sends its replies (routing creates it)."""
-        return agency_reply_topic(self.agency_inbox_prefix, agency_id)
+        return agency_reply_topic(agency_id, self.agency_inbox_prefix)
 
     @property
     def intake_schema(self) -> str:

@@ -16,6 +16,17 @@ AGENCY_REPLIES = "lienthong.routing.agency-replies"
 """Actions stream-integrated agency systems take on the steps routed to them."""
 
 
-def agency_inbox_topic(agency_id: str) -> str:
-    """The inbox topic of one stream-integrated agency, e.g. ``lienthong.agency.000.60.06.H40.inbox``."""
-    return f"lienthong.agency.{agency_id}.inbox"
+AGENCY_TOPIC_PREFIX = "lienthong.agency."
+"""What every stream-integrated agency's own topics start with (a deployment may choose another)."""
+
+
+def agency_inbox_topic(agency_id: str, prefix: str = AGENCY_TOPIC_PREFIX) -> str:
+    """The inbox topic of one stream-integrated agency, e.g. ``lienthong.agency.000.60.06.H40.inbox``:
+    routing hands the agency its steps there."""
+    return f"{prefix}{agency_id}.inbox"
+
+
+def agency_reply_topic(agency_id: str, prefix: str = AGENCY_TOPIC_PREFIX) -> str:
+    """The reply topic of one stream-integrated agency, e.g. ``lienthong.agency.000.60.06.H40.replies``:
+    only that agency writes to it, and routing checks the topic against the step's agency."""
+    return f"{prefix}{agency_id}.replies"

@@ -9,12 +9,16 @@ from typing import Any
 
 from routing.calendar import WorkingLimit
 from routing.routes import Route, Step, TimeLimit
+from shared_events.contracts.values import TERMINAL_STATUSES, NationalStatus
 
-# National dossier status codes (mã trạng thái hồ sơ on the national public-service portal).
-NEW, ACCEPTED, REFUSED_AT_INTAKE, PROCESSING = 1, 2, 3, 4
-SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED, WITHDRAWN, STOPPED = 5, 6, 7, 8
-RESULT_READY, RESULT_RETURNED = 9, 10
-CLOSED_STATUSES = frozenset({REFUSED_AT_INTAKE, WITHDRAWN, STOPPED, RESULT_RETURNED})
+# National dossier status codes (mã trạng thái hồ sơ): one definition, in shared_events.
+NEW, ACCEPTED, REFUSED_AT_INTAKE, PROCESSING = (
+    NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE, NationalStatus.PROCESSING)
+SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED, WITHDRAWN, STOPPED = (
+    NationalStatus.SUPPLEMENT_REQUESTED, NationalStatus.PAYMENT_REQUESTED, NationalStatus.WITHDRAWN,
+    NationalStatus.STOPPED)
+RESULT_READY, RESULT_RETURNED = NationalStatus.DONE_AWAITING_HANDOVER, NationalStatus.RESULT_RETURNED
+CLOSED_STATUSES = TERMINAL_STATUSES
 PAUSED_STATUSES = frozenset({SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED})
 
 MAX_AMOUNT_VND = 10**15

@@ -75,6 +75,19 @@ _STATUS_LABELS = {
     NationalStatus.RESULT_RETURNED: "Đã trả kết quả",
 }
 
+TERMINAL_STATUSES = frozenset({NationalStatus.REFUSED_AT_INTAKE, NationalStatus.WITHDRAWN, NationalStatus.STOPPED,
+                               NationalStatus.RESULT_RETURNED})
+"""A dossier in one of these statuses never changes status again."""
+
+STATUS_OWNERS: dict[NationalStatus, str] = {
+    **{s: "intake" for s in (NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE)},
+    **{s: "routing" for s in NationalStatus if s > NationalStatus.REFUSED_AT_INTAKE},
+}
+"""The one service that decides and publishes each status (docs/STATUS.md)."""
+
+MAX_DOCUMENT_BYTES = 2**30
+"""No document anywhere is larger than 1 GiB (procedures set their own, lower, limits)."""
+
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{8,15}$")]
 EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 MediaType = Annotated[
@@ -132,7 +145,7 @@ class SubmittedDocument(ValueObject):
 
     name: ShortText
     media_type: MediaType
-    size_bytes: Annotated[int, Field(strict=True, gt=0)]
+    size_bytes: Annotated[int, Field(strict=True, gt=0, le=MAX_DOCUMENT_BYTES)]
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 

@@ -91,7 +91,7 @@ async def test_the_timer_waits_out_a_postgresql_outage_and_then_flags_the_overdu
         database_url=with_port(endpoints.database_url, proxy.listen_port), database_schema=schema,
         kafka_bootstrap_servers=endpoints.kafka_bootstrap_servers, clock_file=clock_file,
         timer_interval_seconds=0.1, timer_max_backoff_seconds=0.5, database_connect_timeout_seconds=1,
-        store_threads=2, log_level="CRITICAL")
+        database_pool_size=2, log_level="CRITICAL")
     stop = asyncio.Event()
     timer = asyncio.create_task(timer_main(stop, settings))
     direct = await asyncpg.connect(endpoints.database_url)

@@ -40,7 +40,7 @@ class ReceiptBook(TrackingApplication):
         return uuid.uuid5(uuid.NAMESPACE_URL, f"receipt/{event_id}")
 
 
-def receive_once(app: ReceiptBook, contract: Any, envelope: CloudEvent) -> Sequence[Any]:
+def receive_once(app: ReceiptBook, contract: Any, envelope: CloudEvent, topic: str) -> Sequence[Any]:
     """Creates the message's receipt; refuses a repeat as a domain handler would."""
     time.sleep(app.work_seconds)
     try:

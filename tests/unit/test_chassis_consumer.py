@@ -157,7 +157,7 @@ async def test_a_status_change_for_an_unknown_dossier_goes_to_dead_letters(
 
 
 def a_handler_raising(exc: Exception) -> Any:
-    def handler(app: Any, contract: Any, envelope: Any) -> list[Any]:
+    def handler(app: Any, contract: Any, envelope: Any, _topic: str) -> list[Any]:
         raise exc
     return handler
 
@@ -198,7 +198,7 @@ async def test_a_record_at_or_below_the_tracked_position_is_skipped_before_the_h
 ) -> None:
     seen: list[str] = []
 
-    def handler(app: Any, contract: Any, envelope: Any) -> list[Any]:
+    def handler(app: Any, contract: Any, envelope: Any, _topic: str) -> list[Any]:
         seen.append(envelope.id)
         raise ValueError("created twice")  # what a handler refusing a repeat does
 
@@ -233,7 +233,7 @@ async def test_records_of_a_revoked_partition_still_in_a_batch_are_not_applied(
     store: EventStore[IntakeApplication], producer: FakeProducer, metrics: Metrics, topic: str
 ) -> None:
     applied: list[int] = []
-    consumer = a_consumer_with(store, producer, metrics, topic, lambda app, c, e: applied.append(1) or [])
+    consumer = a_consumer_with(store, producer, metrics, topic, lambda app, c, e, t: applied.append(1) or [])
     tp = TopicPartition(topic, 0)
     records = [a_record(topic, offset, a_status_change(a_code())) for offset in range(3)]
     await consumer.apply(records[0])
