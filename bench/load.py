@@ -160,11 +160,11 @@ def record_key(record: ConsumerRecord) -> str:
 
 
 def ce_type(record: ConsumerRecord) -> str:
-    """The record's CloudEvents type, from the ``ce_type`` header the relays set."""
-    for name, value in record.headers or ():
-        if name == "ce_type":
-            return value.decode()
-    return ""
+    """The record's CloudEvents type, from its value (structured mode: the whole event is the value)."""
+    try:
+        return str(json.loads(record.value or b"{}").get("type", ""))
+    except ValueError:
+        return ""
 
 
 class TopicTail:
