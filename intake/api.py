@@ -250,7 +250,8 @@ async def submit_dossier(body: DossierCreate, response: Response, principal: Sub
 
 
 @router.get("/{code}", response_model=DossierPublic,
-            responses={403: {"description": "Not entitled"}, 404: {"description": "Unknown code"}})
+            responses={403: {"description": "The caller lacks the dossier:read role"},
+                       404: {"description": "Unknown code, or a dossier the caller may not see (the same answer)"}})
 async def get_dossier(code: Code, principal: Reader, intake: Intake) -> DossierPublic:
     """A dossier's current state, national status code, withdrawal state and history."""
     return to_public(await _answer(intake.read(code, principal)))

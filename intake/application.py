@@ -273,7 +273,8 @@ class DossierIntake:
     async def _readable(self, code: str, principal: Principal) -> Dossier:
         dossier = await self._store.call(self._app.dossier, code)
         if not may_read(principal, dossier):
-            raise NotEntitledError(f"the caller may not read dossier {code}")
+            # The same answer as for a code that does not exist: existence is not revealed.
+            raise DossierNotFoundError(code)
         return dossier
 
     async def _act(self, code: str, principal: Principal, command: Command, allowed: Callable[[Dossier], bool],

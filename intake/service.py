@@ -6,6 +6,7 @@ Everything is constructed inside a lifespan or a worker's main, never at import 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,7 +26,13 @@ from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
 from services.kafka import make_producer
 from services.observability import Metrics, configure_logging
-from services.relay import Relay, make_transactional_producer, published_position, stream_id_for
+from services.relay import (
+    Relay,
+    make_transactional_producer,
+    published_position,
+    published_position_once,
+    stream_id_for,
+)
 from services.runtime import http_resources, run_worker, worker_resources
 
 DESCRIPTION = """
@@ -73,7 +80,8 @@ async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None
         start_after = await published_position(settings.kafka_bootstrap_servers, settings.events_topic, stream_id)
         relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
                       to_outbound=to_outbound, database_url=settings.database_url, stream_id=stream_id,
-                      metrics=Metrics())
+                      metrics=Metrics(), recover_position=partial(
+                          published_position_once, settings.kafka_bootstrap_servers, settings.events_topic, stream_id))
         await relay.run(stop, start_after=start_after)
 
 

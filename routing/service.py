@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -32,6 +33,7 @@ from services.relay import (
     Relay,
     make_transactional_producer,
     published_position,
+    published_position_once,
     stream_id_for,
 )
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff
@@ -107,7 +109,8 @@ async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
         start_after = await published_position(settings.kafka_bootstrap_servers, topics, stream_id)
         relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
                       to_outbound=outbound_mapper(settings), database_url=settings.database_url,
-                      stream_id=stream_id, metrics=Metrics())
+                      stream_id=stream_id, metrics=Metrics(), recover_position=partial(
+                          published_position_once, settings.kafka_bootstrap_servers, topics, stream_id))
         await relay.run(stop, start_after=start_after)
 
 

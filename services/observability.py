@@ -128,6 +128,9 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+_HANDLER_NAME = "lienthong-json"
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every log record of the process to stderr as JSON lines.
 
@@ -137,8 +140,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     handler.addFilter(RepeatFilter())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only the handler this function installed before: a process run in a test keeps
+    # the test's own handlers (log capture).
+    root.handlers[:] = [*(h for h in root.handlers if h.get_name() != _HANDLER_NAME), handler]
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka", "psycopg.pool", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

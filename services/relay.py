@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -121,6 +121,13 @@ async def _stream_id(database_url: str, schema: str, topic: str) -> str:
         await conn.close()
 
 
+async def published_position_once(bootstrap_servers: str, topics: str | Sequence[str], stream_id: str) -> int:
+    """One attempt of :func:`published_position`: raises when Kafka cannot be read now."""
+    topic_list = [topics] if isinstance(topics, str) else list(topics)
+    return await asyncio.wait_for(_published_position(bootstrap_servers, topic_list, stream_id),
+                                  timeout=TAIL_READ_TIMEOUT_SECONDS)
+
+
 async def published_position(bootstrap_servers: str, topics: str | Sequence[str], stream_id: str) -> int:
     """The highest notification id this stream committed to any of ``topics`` (0 if none).
 
@@ -128,11 +135,8 @@ async def published_position(bootstrap_servers: str, topics: str | Sequence[str]
     until it finds a committed record of this stream or reaches the start of the
     partition).  An unreachable broker is waited out with backoff.
     """
-    topic_list = [topics] if isinstance(topics, str) else list(topics)
-
     async def attempt() -> int:
-        return await asyncio.wait_for(_published_position(bootstrap_servers, topic_list, stream_id),
-                                      timeout=TAIL_READ_TIMEOUT_SECONDS)
+        return await published_position_once(bootstrap_servers, topics, stream_id)
 
     backoff = Backoff()
     loop = asyncio.get_running_loop()
@@ -231,7 +235,12 @@ class Relay:
         batch_size: int = 500,
         idle_poll_seconds: float = 1.0,
         retry_backoff_seconds: float = INITIAL_BACKOFF_SECONDS,
+        recover_position: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
+        """``recover_position`` reads from Kafka how far this stream got (``published_position``
+        over every topic the relay writes to); it is asked after a failed batch, whose commit may
+        have reached the broker although its answer did not, so that batch is not published twice."""
+        self._recover_position = recover_position
         self._store = store
         self._producer = producer
         self._topic = topic
@@ -276,6 +285,7 @@ class Relay:
                                     extra={"topic": self._topic, "position": position,
                                            "error": f"{type(exc).__name__}: {exc}"[:500]})
                     await backoff.wait(stop)
+                    position = await self._recovered(position)
                     continue
                 backoff.reset()
                 if published is not None:
@@ -284,6 +294,21 @@ class Relay:
                 await self._wait(stop)
         finally:
             await self._unlisten()
+
+    async def _recovered(self, position: int) -> int:
+        """After a failed batch: the position the topics show, when it is further than ours."""
+        if self._recover_position is None:
+            return position
+        try:
+            on_kafka = await self._recover_position()
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            return position  # asked again after the next failure
+        if on_kafka > position:
+            log.warning("a batch whose commit seemed to fail is on Kafka; going on after it",
+                        extra={"topic": self._topic, "position": on_kafka})
+        return max(position, on_kafka)
 
     async def _listen(self) -> None:
         """(Re)open the LISTEN connection that wakes the relay; polling covers its absence."""

@@ -177,13 +177,17 @@ async def test_accepting_a_dossier_twice_conflicts(intake: IntakeDeployment, htt
     assert again.json()["type"].endswith("/dossier-state-conflict")
 
 
-async def test_another_agencys_desk_may_neither_read_nor_accept_the_dossier(
+async def test_another_agencys_desk_may_neither_read_nor_accept_the_dossier_and_is_not_told_it_exists(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
                             headers=bearer(tokens["portal"]))).json()["code"]
-    assert (await http.get(f"/v1/dossiers/{code}", headers=bearer(tokens["other-desk"]))).status_code == 403
+    unknown = f"{intake.agency_id}-251128-9999"
+    read = await http.get(f"/v1/dossiers/{code}", headers=bearer(tokens["other-desk"]))
+    read_unknown = await http.get(f"/v1/dossiers/{unknown}", headers=bearer(tokens["other-desk"]))
+    assert (read.status_code, read_unknown.status_code) == (404, 404)
+    assert read.json()["type"] == read_unknown.json()["type"] and read.json()["title"] == read_unknown.json()["title"]
     accept = await http.post(f"/v1/dossiers/{code}/acceptance", headers=bearer(tokens["other-desk"]))
-    assert accept.status_code == 403
+    assert accept.status_code == 404
     status = (await http.get(f"/v1/dossiers/{code}", headers=bearer(tokens["auditor"]))).json()["national_status"]
     assert status == 1
 
@@ -206,10 +210,10 @@ async def test_the_service_reports_health_readiness_metrics_and_openapi(
     assert "/v1/dossiers" in paths and "/v1/dossiers/{code}" in paths
 
 
-async def test_another_portal_client_may_not_withdraw_a_dossier(
+async def test_another_portal_client_may_not_withdraw_a_dossier_it_cannot_see(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel="post"),
                             headers=bearer(tokens["postal"]))).json()["code"]
     response = await http.post(f"/v1/dossiers/{code}/withdrawal", json={"reason": "Không còn nhu cầu"},
                                headers=bearer(tokens["portal"]))
-    assert response.status_code == 403
+    assert response.status_code == 404

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from eventsourcing.persistence import OperationalError
 
 from intake.application import IntakeApplication
@@ -192,6 +194,7 @@ async def test_a_stored_event_that_cannot_be_encoded_is_counted_logged_and_skipp
     store: EventStore[IntakeApplication], producer: FakeTransactionalProducer, topic: str, stream_id: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="services.relay")
     metrics = Metrics()
     poisoned: set[str] = set()
 
@@ -262,3 +265,52 @@ async def _no_listener() -> None:
 
 async def _some(items: list[Sent]) -> bool:
     return bool(items)
+
+
+@dataclass
+class CommitAnswerLost(FakeTransactionalProducer):
+    """The broker commits the first transaction, but its answer is lost (a time-out reaches the relay)."""
+
+    lost: int = 1
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        async with super().transaction():
+            yield
+        if self.lost:
+            self.lost -= 1
+            raise KafkaTimeoutError("the commit's answer did not arrive")
+
+
+async def test_a_batch_whose_commit_answer_was_lost_is_not_published_again(
+    store: EventStore[IntakeApplication], topic: str, stream_id: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producer = CommitAnswerLost()
+
+    async def position_on_kafka() -> int:
+        return max((int(s.headers[POSITION_HEADER]) for s in producer.committed), default=0)
+
+    relay = Relay(store=store, producer=producer, topic=topic, source="/lienthong/intake",  # type: ignore[arg-type]
+                  to_outbound=to_outbound, database_url="postgresql://127.0.0.1:1/unused", stream_id=stream_id,
+                  metrics=Metrics(), idle_poll_seconds=0.05, retry_backoff_seconds=0.01,
+                  recover_position=position_on_kafka)
+    monkeypatch.setattr(relay, "_listen", _no_listener)
+    first = a_dossier()
+    store.app.submit(first, None)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop, start_after=0))
+    await eventually(lambda: _none_lost(producer), timeout=30)
+    second = a_dossier()
+    store.app.submit(second, None)
+
+    async def both_published() -> bool:
+        return {s.key for s in producer.committed} == {first.code.encode(), second.code.encode()}
+    await eventually(both_published, timeout=30)
+    stop.set()
+    await running
+
+    assert [s.key for s in producer.committed] == [first.code.encode(), second.code.encode()]
+
+
+async def _none_lost(producer: CommitAnswerLost) -> bool:
+    return producer.lost == 0
