@@ -115,18 +115,40 @@ class TrackingConsumer:
 
     def forget(self, partitions: Any) -> None:
         """Partitions revoked: drop their positions, so their in-flight records are not applied."""
-        for tp in partitions:
-            self._positions.pop(TopicPartition(tp.topic, tp.partition), None)
+        dropped = {f"{tp.topic}:{tp.partition}": self._positions.pop(TopicPartition(tp.topic, tp.partition), None)
+                   for tp in partitions}
+        log.info("partitions revoked", extra={"consumer": self.name, "positions": dropped})
 
     async def seek_to_tracked(self, partitions: Any) -> None:
-        for tp in partitions:
-            tp = TopicPartition(tp.topic, tp.partition)
-            position = await self._tracked(tp)
-            self._positions[tp] = -1 if position is None else position
-            if position is None:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, position + 1)
+        """Seek every assigned partition to just after its position in PostgreSQL.
+
+        The positions are read in one call first and the seeks made together, so no partition
+        is fetched for long from Kafka's committed offset while the others are read."""
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        names = [tracking_name(tp.topic, tp.partition) for tp in wanted]
+        found = await retry_while_unavailable(
+            lambda: self._store.call(lambda: [self.app.position(name) for name in names]),
+            what="reading tracked positions", logger=log)
+        for tp, position in zip(wanted, found):
+            self._seek(tp, position)
+        log.info("partitions assigned", extra={"consumer": self.name, "positions": {
+            name: position for name, position in zip(names, found)}})
+
+    def _seek(self, tp: TopicPartition, position: int | None) -> None:
+        self._positions[tp] = -1 if position is None else position
+        self._consumer.seek(tp, 0 if position is None else position + 1)
+
+    async def _seek_unsought(self, tp: TopicPartition) -> None:
+        """A partition Kafka assigned but whose seek did not happen (the listener was interrupted):
+        the records fetched from Kafka's committed offset are dropped and the partition sought here."""
+        if tp not in self._consumer.assignment():
+            return
+        position = await self._tracked(tp)
+        if tp not in self._positions and tp in self._consumer.assignment():
+            self._seek(tp, position)
+            log.warning("an assigned partition had not been sought; sought to its tracked position",
+                        extra={"consumer": self.name, "partition": f"{tp.topic}:{tp.partition}",
+                               "position": position})
 
     async def _tracked(self, tp: TopicPartition) -> int | None:
         name = tracking_name(tp.topic, tp.partition)
@@ -167,6 +189,9 @@ class TrackingConsumer:
         for record in records:
             if tp not in self._positions:
                 self._metrics.messages_consumed.labels(record.topic, "revoked-in-flight").inc()
+                log.info("records of a partition not (or no longer) sought dropped", extra={
+                    "consumer": self.name, "partition": f"{tp.topic}:{tp.partition}", "from_offset": record.offset})
+                await self._seek_unsought(tp)
                 break
             await self._apply_with_retry(record, stop)
             if stop.is_set():
@@ -203,6 +228,9 @@ class TrackingConsumer:
                 if stop.is_set():
                     raise
                 if TopicPartition(record.topic, record.partition) not in self._positions and self._subscribed:
+                    log.info("revoked while retrying; left to the partition's next owner", extra={
+                        "consumer": self.name, "partition": f"{record.topic}:{record.partition}",
+                        "offset": record.offset})
                     return  # revoked while we waited: its next owner applies it
 
     @property

@@ -119,7 +119,8 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
             try:
                 await eventually(lambda: all_at(4), timeout=240, interval=1.0)  # routed: step open at the commune
             except TimeoutError as exc:
-                raise AssertionError(f"not every dossier was routed: {progress[-1]}") from exc
+                where = await _where_they_stopped(system, http, tokens["auditor"], codes)
+                raise AssertionError(f"not every dossier was routed: {progress[-1]}; {where}") from exc
             agencies = AgencySimulator(system, http)
             for code in sorted(codes):
                 await until_answered(lambda code=code: agencies.rest(
@@ -143,6 +144,25 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
     nines = Counter(e["subject"] for e in published[system.status_topic] if e["data"].get("national_status") == 9)
     assert nines == Counter({code: 1 for code in codes})
     assert dead == []
+
+
+async def _where_they_stopped(system, http: httpx.AsyncClient, token: str, codes: set[str]) -> str:
+    """For the dossiers intake does not show as routed: how far each got along the path
+    intake-relay → routing-consumer → routing-relay → intake-consumer (for the failure message)."""
+    stuck = set()
+    for code in codes:
+        answer = await http.get(f"{system.base_url}/v1/dossiers/{code}", headers=bearer(token))
+        if answer.status_code != 200 or answer.json()["national_status"] != 4:
+            stuck.add(code)
+    on_intake_topic = {json.loads(r.value)["subject"] for r in await read_to_end(system.kafka, system.events_topic)}
+    fours = {json.loads(r.value)["subject"] for r in await read_to_end(system.kafka, system.status_topic)
+             if json.loads(r.value)["data"].get("national_status") == 4}
+    in_routing = Counter()
+    for code in stuck:
+        answer = await http.get(f"{system.routing_url}/v1/routing/dossiers/{code}", headers=bearer(token))
+        in_routing[answer.json().get("national_status") if answer.status_code == 200 else answer.status_code] += 1
+    return (f"{len(stuck)} stuck: {len(stuck & on_intake_topic)} on intake's topic, routing shows {dict(in_routing)}, "
+            f"{len(stuck & fours)} with status 4 on the status topic; logs in {system.work_dir}")
 
 
 async def _not_ready(http: httpx.AsyncClient, url: str, seen: list[str]) -> bool:

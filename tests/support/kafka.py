@@ -13,10 +13,18 @@ from aiokafka.structs import ConsumerRecord
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int = 3) -> None:
+    """Create the topics and wait until the broker describes every partition of them with a leader
+    (a producer sending at once to a topic created a moment ago can be told it does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+
+        async def all_led() -> bool:
+            described = await admin.describe_topics(list(names))
+            return all(d["error_code"] == 0 and len(d["partitions"]) == partitions
+                       and all(p["leader"] >= 0 for p in d["partitions"]) for d in described)
+        await eventually(all_led, timeout=30)
     finally:
         await admin.close()
 
