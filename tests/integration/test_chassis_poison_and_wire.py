@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event, from_structured_event
@@ -32,15 +30,6 @@ NEARLY_A_MEBIBYTE = 1_048_300
 producer's default ``max_request_size`` (1 MiB)."""
 
 
-@pytest.fixture
-async def schema(endpoints: Endpoints) -> AsyncIterator[str]:
-    name = f"poison_{random_suffix()}"
-    yield name
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 def a_code() -> str:

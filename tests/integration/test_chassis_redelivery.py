@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 
 from services.kafka import make_producer
@@ -27,15 +25,6 @@ HANDLER_WORK_SECONDS = 0.01
 a batch is being applied."""
 
 
-@pytest.fixture
-async def schema(endpoints: Endpoints) -> AsyncIterator[str]:
-    name = f"redelivery_{random_suffix()}"
-    yield name
-    conn = await asyncpg.connect(endpoints.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 async def test_consumers_rebalancing_under_load_apply_every_message_once_and_dead_letter_none(

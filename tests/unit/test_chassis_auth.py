@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 import yaml
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from services.app import create_service_app
@@ -23,6 +21,7 @@ from services.auth import AUDIENCE, ISSUER, Client, ClientRegistry, Principal, T
 from services.problems import PROBLEM_MEDIA_TYPE, Problem
 from services.settings import DEV_CLIENTS_FILE, ServiceSettings
 from tests.random_refs import random_agency_id, random_suffix
+from tests.support.apps import no_resources
 
 DEV_CLIENT_IDS = ("portal", "desk-h40", "postal-vnpost", "auditor", "agency-ubnd-16690", "agency-police-16690",
                   "agency-pc06-h40")
@@ -273,19 +272,8 @@ def test_require_role_refuses_a_principal_without_the_role_with_403() -> None:
 # --- the token endpoint ----------------------------------------------------------------
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    """The app's lifespan configures the root logger; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
-@asynccontextmanager
-async def no_resources(app: FastAPI) -> AsyncIterator[None]:
-    yield
 
 
 def guarded_router(role: str) -> APIRouter:

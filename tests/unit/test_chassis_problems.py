@@ -109,14 +109,6 @@ def a_router(secret_text: str) -> APIRouter:
     return router
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    """The app's lifespan configures the root logger; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

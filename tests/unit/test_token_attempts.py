@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -16,6 +14,7 @@ from services.edge import install_edge
 from services.problems import PROBLEM_MEDIA_TYPE
 from services.settings import ServiceSettings
 from tests.random_refs import random_suffix
+from tests.support.apps import no_resources
 
 LIMIT = 3
 WINDOW = 60.0
@@ -92,18 +91,8 @@ def test_an_address_a_client_authenticated_from_stays_trusted_for_that_client_on
 # --- the endpoint ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
-@asynccontextmanager
-async def no_resources(app: FastAPI) -> AsyncIterator[None]:
-    yield
 
 
 @pytest.fixture
