@@ -110,7 +110,7 @@ class BenchIntake(Sandbox):
                             else "; ".join(f"deleted topic {name}" for name in mine))
             for group in self.consumer_groups:
                 done.append(await _delete_group(admin, group))
-        except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
+        except Exception as exc:
             done.append(f"could not delete topics {', '.join(self.topics)}: {exc}")
         finally:
             await admin.close()
@@ -137,9 +137,9 @@ async def _delete_group(admin: AIOKafkaAdminClient, group: str) -> str:
     """Delete an (empty) consumer group; aiokafka's admin client has no call for it."""
     try:
         coordinator = await admin.find_coordinator(group)
-        response = await admin._send_request_to_node(coordinator, DeleteGroupsRequest([group]))  # noqa: SLF001
+        response = await admin._send_request_to_node(coordinator, DeleteGroupsRequest([group]))
         errors = [code for _, code in response.results if code]
-    except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
+    except Exception as exc:
         return f"could not delete consumer group {group}: {exc}"
     # 69 GROUP_ID_NOT_FOUND: the consumer never joined
     if errors and errors != [69]:

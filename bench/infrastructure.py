@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def acquire(report: Any = print) -> Infrastructure:
 async def machine_facts(infrastructure: Infrastructure) -> dict[str, Any]:
     """Cores, CPU, memory, load, Python, library, Kafka and PostgreSQL versions."""
     facts: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "cpu": _cpu_model(),
         "memory_gib": _memory_gib(),

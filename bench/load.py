@@ -233,7 +233,7 @@ class TopicTail:
         waiter = self._waiters.setdefault(key, asyncio.get_running_loop().create_future())
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self.seen.get(key)
 
     async def wait_for(self, codes: set[Any], timeout: float,
@@ -250,7 +250,7 @@ class TopicTail:
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     @property

@@ -31,8 +31,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from infra import state
-from infra.process import (StartupError, command_line, is_alive, log_tail, port_open, spawn_detached,
-                           terminate, wait_until)
+from infra.process import (
+    StartupError,
+    command_line,
+    is_alive,
+    log_tail,
+    port_open,
+    spawn_detached,
+    terminate,
+    wait_until,
+)
 
 DEFAULT_PORT = 29092
 DEFAULT_CONTROLLER_PORT = 29093

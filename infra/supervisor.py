@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,7 @@ class Supervisor:
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         child.started_at = time.monotonic()
-        child.started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        child.started_wall = datetime.now(UTC).isoformat(timespec="seconds")
         child.restart_at = None
         log.info("started %s (pid %d)", child.spec.name, child.process.pid)
 
@@ -177,7 +177,7 @@ class Supervisor:
             child.restart_at = None
 
     def _write_status(self) -> None:
-        status = {"pid": os.getpid(), "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        status = {"pid": os.getpid(), "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "stopping": self._stop.is_set(),
                   "children": {child.spec.name: child.record() for child in self._children}}
         write_private(self.state_dir / STATUS_FILE, json.dumps(status, indent=2) + "\n")

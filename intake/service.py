@@ -6,9 +6,9 @@ Everything is constructed inside a lifespan or a worker's main, never at import 
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 

@@ -15,8 +15,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.edge import install_edge
 from services.auth import ClientRegistry, TokenIssuer, token_router
+from services.edge import install_edge
 from services.observability import Metrics, configure_logging, correlation_middleware
 from services.problems import PROBLEM_MEDIA_TYPE, document_problems, install_problem_handlers
 from services.settings import ServiceSettings
@@ -75,7 +75,7 @@ async def _probe(check: ReadinessCheck) -> str:
     try:
         await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_SECONDS)
         return "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means this dependency is not available
+    except Exception as exc:
         return f"failed: {type(exc).__name__}: {exc}"[:300]
 
 

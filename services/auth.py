@@ -22,8 +22,8 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import jwt
@@ -79,7 +79,7 @@ class ClientRegistry:
         self._signature = self._file_signature()
 
     @classmethod
-    def load(cls, path: Path) -> "ClientRegistry":
+    def load(cls, path: Path) -> ClientRegistry:
         return cls(_read_clients(path), path)
 
     def _file_signature(self) -> tuple[int, int, int] | None:

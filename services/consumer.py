@@ -57,7 +57,7 @@ def tracking_name(topic: str, partition: int) -> str:
 
 
 class _SeekToTrackedPositions(ConsumerRebalanceListener):
-    def __init__(self, runner: "TrackingConsumer") -> None:
+    def __init__(self, runner: TrackingConsumer) -> None:
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
@@ -205,7 +205,7 @@ class TrackingConsumer:
             return
         try:
             await self._consumer.commit({tp: offset + 1})
-        except Exception as exc:  # noqa: BLE001 - positions live in PostgreSQL
+        except Exception as exc:
             log.debug("committing an offset to Kafka failed", extra={"error": repr(exc)})
 
     async def _apply_with_retry(self, record: ConsumerRecord, stop: asyncio.Event) -> None:

@@ -181,7 +181,7 @@ class BodyGuard:
 
         try:
             await self.app(scope, guarded_receive, guarded_send)
-        except Exception as exc:  # noqa: BLE001 - answered here, inside the correlation middleware
+        except Exception as exc:
             if response_started:
                 raise
             if refusal is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -48,7 +48,7 @@ def dead_letter_headers(record: ConsumerRecord, *, consumer: str, reason: str) -
         ("dlq-original-topic", record.topic.encode()),
         ("dlq-original-partition", str(record.partition).encode()),
         ("dlq-original-offset", str(record.offset).encode()),
-        ("dlq-failed-at", datetime.now(timezone.utc).isoformat().encode()),
+        ("dlq-failed-at", datetime.now(UTC).isoformat().encode()),
     ]
 
 

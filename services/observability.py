@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -195,7 +195,7 @@ def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Req
         started = time.perf_counter()
         try:
             response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - answer here, while the correlation id is still set
+        except Exception as exc:
             response = unexpected_error_response(exc, request.url.path)
         finally:
             correlation_id_var.reset(token)

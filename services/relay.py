@@ -30,7 +30,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -320,7 +320,7 @@ class Relay:
             channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
             await listener.add_listener(channel, lambda *_: self._wakeup.set())
             self._listener = listener
-        except Exception as exc:  # noqa: BLE001 - without it the relay polls every idle_poll seconds
+        except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
             log.debug("the relay's LISTEN connection is unavailable; polling", extra={"error": repr(exc)})
@@ -329,7 +329,7 @@ class Relay:
         if self._listener is not None:
             try:
                 await self._listener.close(timeout=2)
-            except Exception:  # noqa: BLE001 - closing a dead connection
+            except Exception:
                 self._listener.terminate()
             self._listener = None
 
@@ -411,4 +411,4 @@ def _as_list(outbound: Outbound | Sequence[Outbound] | None) -> Sequence[Outboun
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

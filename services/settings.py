@@ -57,7 +57,7 @@ class ServiceSettings(BaseSettings):
     """Outside production only: read the current time from this file (tests move time with it)."""
 
     @model_validator(mode="after")
-    def _refuse_development_secrets_outside_development(self) -> "ServiceSettings":
+    def _refuse_development_secrets_outside_development(self) -> ServiceSettings:
         if self.environment == "production" and self.clock_file is not None:
             raise SettingsError("production: a clock file is refused; the system clock is used")
         if self.environment == "development":

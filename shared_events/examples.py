@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from uuid import uuid4
 
@@ -58,7 +58,7 @@ def random_dossier_code(agency_id: str | None = None, day: datetime | None = Non
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _submitted(**overrides: Any) -> DossierSubmitted:

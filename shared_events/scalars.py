@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
@@ -25,7 +25,7 @@ PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z._-]{1,60}$"
 
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
-EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
 """No instant a request or a message carries is earlier than this."""
 
 LATEST_AHEAD = timedelta(days=5 * 366)
@@ -34,7 +34,7 @@ LATEST_AHEAD = timedelta(days=5 * 366)
 
 def latest_instant() -> datetime:
     """The latest instant accepted now: the wall clock plus :data:`LATEST_AHEAD`."""
-    return datetime.now(timezone.utc) + LATEST_AHEAD
+    return datetime.now(UTC) + LATEST_AHEAD
 
 
 def _to_utc(value: object) -> datetime:
@@ -51,7 +51,7 @@ def _to_utc(value: object) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset (a naive datetime is ambiguous)")
     try:
-        utc = value.astimezone(timezone.utc)
+        utc = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is outside the range of representable instants") from None
     if utc < EARLIEST_INSTANT:

@@ -737,7 +737,7 @@ def _documents(documents: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Plain copies of result documents, each with name, media_type, size_bytes and sha256."""
     copies = []
     for document in documents:
-        if not isinstance(document, Mapping) or not _DOCUMENT_KEYS <= set(document):
+        if not isinstance(document, Mapping) or not set(document) >= _DOCUMENT_KEYS:
             raise InvalidCommandError(f"a document needs {sorted(_DOCUMENT_KEYS)}, got {document!r}")
         copies.append(dict(document))
     return copies

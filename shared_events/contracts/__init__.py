@@ -3,13 +3,16 @@
 :data:`CONTRACTS` and :data:`UPCASTERS` list everything the default registry knows.
 """
 
+from shared_events.contracts import intake as _intake
+from shared_events.contracts import routing as _routing
+from shared_events.contracts import status as _status
 from shared_events.contracts.base import Contract, Upcaster, UpcastFunction, ValueObject
 from shared_events.contracts.intake import (
     DossierAccepted,
     DossierRefusedAtIntake,
     DossierSubmitted,
-    DossierWithdrawn,
     DossierWithdrawalRequested,
+    DossierWithdrawn,
 )
 from shared_events.contracts.status import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.values import (
@@ -21,7 +24,6 @@ from shared_events.contracts.values import (
     channel_from_national_number,
     national_channel_number,
 )
-from shared_events.contracts import intake as _intake, routing as _routing, status as _status
 
 CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS, *_routing.CONTRACTS)
 UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS, *_routing.UPCASTERS)
@@ -36,9 +38,9 @@ __all__ = [
     "DossierRefusedAtIntake",
     "DossierStatusChanged",
     "DossierSubmitted",
-    "DossierWithdrawn",
     "DossierWithdrawalDeclined",
     "DossierWithdrawalRequested",
+    "DossierWithdrawn",
     "NationalStatus",
     "ResultDelivery",
     "SubmittedDocument",

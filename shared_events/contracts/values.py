@@ -80,7 +80,7 @@ TERMINAL_STATUSES = frozenset({NationalStatus.REFUSED_AT_INTAKE, NationalStatus.
 """A dossier in one of these statuses never changes status again."""
 
 STATUS_OWNERS: dict[NationalStatus, str] = {
-    **{s: "intake" for s in (NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE)},
+    **dict.fromkeys((NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE), "intake"),
     **{s: "routing" for s in NationalStatus if s > NationalStatus.REFUSED_AT_INTAKE},
 }
 """The one service that decides and publishes each status (docs/STATUS.md)."""

@@ -7,8 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support.intake import bearer
-from tests.support.intake import IntakeDeployment, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
 
 pytestmark = pytest.mark.e2e
 

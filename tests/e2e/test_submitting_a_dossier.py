@@ -8,8 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.intake import bearer
-from tests.support.intake import IntakeDeployment, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
 from tests.support.kafka import read_to_end, read_until
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ produce, transactions and consumer groups still work with aiokafka.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.random_refs import random_suffix
 from tests.support.endpoints import Endpoints

@@ -30,7 +30,7 @@ def _docker_answers() -> bool:
 
         docker.from_env(timeout=3).ping()
         return True
-    except Exception:  # noqa: BLE001 - no daemon, no client config, no socket
+    except Exception:
         return False
 
 

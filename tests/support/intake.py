@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from services.sandbox import Sandbox, client_entry
@@ -84,7 +84,7 @@ def certified_copy_submission(agency_id: str, *, channel: str = "online", **over
 
 def routing_message(contract: Any, code: str, event_id: str | None = None) -> bytes:
     """``contract`` as routing would publish it on the status topic (structured CloudEvent)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return encode(to_cloud_event(contract, id=event_id or str(uuid.uuid4()), source="/lienthong/routing",
                                  subject=code, time=now, correlation_id=str(uuid.uuid4())))
 
@@ -92,12 +92,12 @@ def routing_message(contract: Any, code: str, event_id: str | None = None) -> by
 def status_changed(code: str, status: int, event_id: str | None = None) -> bytes:
     """Routing's report that dossier ``code`` moved to national status ``status``."""
     contract = DossierStatusChanged(dossier_code=code, national_status=status, reason="đang xử lý",
-                                    changed_by_agency_id="400.10.16690.H40", changed_at=datetime.now(timezone.utc))
+                                    changed_by_agency_id="400.10.16690.H40", changed_at=datetime.now(UTC))
     return routing_message(contract, code, event_id)
 
 
 def withdrawal_declined(code: str, status: int, event_id: str | None = None) -> bytes:
     """Routing's answer that the withdrawal of ``code`` came too late (it keeps ``status``)."""
     contract = DossierWithdrawalDeclined(dossier_code=code, national_status=status, reason="Hồ sơ đã giải quyết xong",
-                                         declined_at=datetime.now(timezone.utc))
+                                         declined_at=datetime.now(UTC))
     return routing_message(contract, code, event_id)

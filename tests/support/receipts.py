@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -23,6 +23,7 @@ from services.runtime import open_event_store
 from services.settings import ServiceSettings
 from shared_events import CloudEvent, DossierStatusChanged, NationalStatus, encode, to_cloud_event
 from tests.random_refs import random_agency_id, random_suffix
+
 
 class Receipt(Aggregate):
     """One applied message: its id is derived from the message's, so a second apply is a repeat."""
@@ -51,7 +52,7 @@ def receive_once(app: ReceiptBook, contract: Any, envelope: CloudEvent, topic: s
 
 
 def a_status_change(code: str) -> bytes:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     contract = DossierStatusChanged(dossier_code=code, national_status=NationalStatus.PROCESSING,
                                     changed_by_agency_id=random_agency_id(), changed_at=now)
     return encode(to_cloud_event(contract, id=str(uuid.uuid4()), source="/lienthong/test", subject=code,

@@ -1,6 +1,6 @@
 """Properties of the working-day calendar that hold for any instant, amount and pause."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import assume, given, settings
@@ -17,7 +17,7 @@ def calendar() -> WorkingCalendar:
 instants = st.datetimes(
     min_value=datetime(2024, 1, 1),
     max_value=datetime(2026, 12, 31),
-    timezones=st.sampled_from([VIETNAM, timezone.utc]),
+    timezones=st.sampled_from([VIETNAM, UTC]),
 )
 minutes_of_work = st.integers(min_value=0, max_value=40 * 8 * 60).map(lambda m: timedelta(minutes=m))
 working_days = st.integers(min_value=1, max_value=30)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -88,9 +88,9 @@ def a_record(topic: str, offset: int, value: bytes, key: bytes | None = None) ->
 
 def a_status_change(code: str, status: NationalStatus = NationalStatus.PROCESSING) -> bytes:
     contract = DossierStatusChanged(dossier_code=code, national_status=status,
-                                    changed_by_agency_id=random_agency_id(), changed_at=datetime.now(timezone.utc))
+                                    changed_by_agency_id=random_agency_id(), changed_at=datetime.now(UTC))
     return encode(to_cloud_event(contract, id=str(uuid4()), source="/lienthong/routing", subject=code,
-                                 time=datetime.now(timezone.utc), correlation_id=str(uuid4())))
+                                 time=datetime.now(UTC), correlation_id=str(uuid4())))
 
 
 def consumed(metrics: Metrics, topic: str, outcome: str) -> float:

@@ -35,7 +35,7 @@ def test_status_with_nothing_started_lists_every_part_as_stopped(empty_state) ->
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
             for line in result.output.splitlines() if line.count("│") >= 3}
-    assert rows == {name: "stopped" for name in ("kafka", "postgresql", "supervisor", *PROCESSES)}
+    assert rows == dict.fromkeys(("kafka", "postgresql", "supervisor", *PROCESSES), "stopped")
 
 
 def test_supervise_refuses_an_unknown_process_by_name(empty_state) -> None:

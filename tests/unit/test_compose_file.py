@@ -53,7 +53,7 @@ def depends_on(service: dict) -> dict[str, str]:
     """Each dependency of a service with the condition compose waits for."""
     declared = service.get("depends_on") or {}
     if isinstance(declared, list):
-        return {name: "service_started" for name in declared}
+        return dict.fromkeys(declared, "service_started")
     return {name: (spec or {}).get("condition", "service_started") for name, spec in declared.items()}
 
 

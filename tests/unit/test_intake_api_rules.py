@@ -4,7 +4,7 @@ dossier or submit in an agency's name, and checking a submission against the cat
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,12 +13,12 @@ from intake.api import DossierCreate, fingerprint, to_command
 from intake.application import check_submission_rules, may_read, may_submit_for
 from intake.catalogue import Catalogue, SubmissionProblem
 from intake.reference import ReferenceData
-from services.clock import VIETNAM
 from services.auth import PartyKind, Principal
+from services.clock import VIETNAM
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
 from tests.unit.test_intake_domain import a_dossier
 
-IN_FORCE = datetime(2025, 11, 28, 2, 0, tzinfo=timezone.utc)
+IN_FORCE = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
 CHANNEL_OF = {"desk": "desk", "portal": "online", "postal": "post"}
 
 
@@ -206,7 +206,7 @@ def test_catalogue_problems_with_the_documents_are_reported(check) -> None:
 def test_the_version_in_force_is_chosen_by_the_vietnamese_day_of_receipt(check) -> None:
     body = DossierCreate.model_validate(a_submission())
     # 30 June 2025, 17:30 UTC is already 1 July 2025 in Vietnam, when version 2025.07 took effect.
-    received_at = datetime(2025, 6, 30, 17, 30, tzinfo=timezone.utc)
+    received_at = datetime(2025, 6, 30, 17, 30, tzinfo=UTC)
 
     version, problems = check(body, a_principal("portal"), received_at)
 
@@ -216,7 +216,7 @@ def test_the_version_in_force_is_chosen_by_the_vietnamese_day_of_receipt(check) 
 
 def test_the_previous_version_applies_the_vietnamese_day_before(check) -> None:
     body = DossierCreate.model_validate(a_submission())
-    received_at = datetime(2025, 6, 30, 16, 59, tzinfo=timezone.utc)
+    received_at = datetime(2025, 6, 30, 16, 59, tzinfo=UTC)
 
     version, _ = check(body, a_principal("portal"), received_at)
 

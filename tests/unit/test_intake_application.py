@@ -3,7 +3,7 @@ and the reaction to reported status changes."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -154,11 +154,11 @@ def test_replaying_a_key_with_its_fingerprint_returns_its_dossier(app: IntakeApp
 def a_status_message(code: str, **overrides: Any) -> tuple[DossierStatusChanged, CloudEvent]:
     fields: dict[str, Any] = {"dossier_code": code, "national_status": NationalStatus.PROCESSING,
                               "reason": None, "changed_by_agency_id": random_agency_id(),
-                              "changed_at": datetime.now(timezone.utc)}
+                              "changed_at": datetime.now(UTC)}
     fields.update(overrides)
     contract = DossierStatusChanged(**fields)
     envelope = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/routing", subject=code,
-                              time=datetime.now(timezone.utc), correlation_id=str(uuid4()))
+                              time=datetime.now(UTC), correlation_id=str(uuid4()))
     return contract, envelope
 
 
@@ -172,9 +172,9 @@ def test_a_status_change_for_an_unknown_dossier_is_unprocessable(app: IntakeAppl
 def test_a_message_of_another_type_is_unprocessable(app: IntakeApplication) -> None:
     dossier = a_dossier()
     app.submit(dossier, None)
-    contract = DossierAccepted(dossier_code=dossier.code, accepted_by="desk", accepted_at=datetime.now(timezone.utc))
+    contract = DossierAccepted(dossier_code=dossier.code, accepted_by="desk", accepted_at=datetime.now(UTC))
     envelope = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/intake", subject=dossier.code,
-                              time=datetime.now(timezone.utc), correlation_id=str(uuid4()))
+                              time=datetime.now(UTC), correlation_id=str(uuid4()))
 
     with pytest.raises(UnprocessableMessage):
         apply_status_change(app, contract, envelope)

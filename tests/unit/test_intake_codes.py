@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -61,7 +61,7 @@ def test_every_code_matches_the_published_pattern(number: int, day: date) -> Non
 
 
 def test_a_submission_at_2330_utc_counts_on_the_next_vietnamese_day() -> None:
-    received_at = datetime(2025, 11, 27, 23, 30, tzinfo=timezone.utc)
+    received_at = datetime(2025, 11, 27, 23, 30, tzinfo=UTC)
 
     day = received_at.astimezone(VIETNAM).date()
 
@@ -72,7 +72,7 @@ def test_a_submission_at_2330_utc_counts_on_the_next_vietnamese_day() -> None:
 async def test_next_code_uses_the_vietnamese_day_of_receipt(codes: DossierCodes) -> None:
     agency_id = random_agency_id()
 
-    code = await codes.next_code(agency_id, datetime(2025, 11, 27, 23, 30, tzinfo=timezone.utc))
+    code = await codes.next_code(agency_id, datetime(2025, 11, 27, 23, 30, tzinfo=UTC))
 
     assert code == f"{agency_id}-251128-0001"
 
@@ -80,8 +80,8 @@ async def test_next_code_uses_the_vietnamese_day_of_receipt(codes: DossierCodes)
 async def test_next_code_keeps_the_same_day_until_midnight_in_vietnam(codes: DossierCodes) -> None:
     agency_id = random_agency_id()
 
-    last_minute = await codes.next_code(agency_id, datetime(2025, 11, 28, 16, 59, tzinfo=timezone.utc))
-    midnight = await codes.next_code(agency_id, datetime(2025, 11, 28, 17, 0, tzinfo=timezone.utc))
+    last_minute = await codes.next_code(agency_id, datetime(2025, 11, 28, 16, 59, tzinfo=UTC))
+    midnight = await codes.next_code(agency_id, datetime(2025, 11, 28, 17, 0, tzinfo=UTC))
 
     assert last_minute == f"{agency_id}-251128-0001"
     assert midnight == f"{agency_id}-251129-0001"
@@ -89,7 +89,7 @@ async def test_next_code_keeps_the_same_day_until_midnight_in_vietnam(codes: Dos
 
 async def test_next_code_counts_per_agency_per_day(codes: DossierCodes) -> None:
     first_agency, second_agency = random_agency_id(), random_agency_id()
-    morning = datetime(2025, 11, 28, 1, 0, tzinfo=timezone.utc) + timedelta(minutes=random.randint(0, 600))
+    morning = datetime(2025, 11, 28, 1, 0, tzinfo=UTC) + timedelta(minutes=random.randint(0, 600))
 
     numbers = [
         await codes.next_code(first_agency, morning),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -13,10 +13,10 @@ from intake.codes import format_code
 from intake.domain import (
     ACCEPTED,
     DONE_AWAITING_HANDOVER,
-    STOPPED,
-    TERMINAL_STATUSES,
     NEW,
     REFUSED_AT_INTAKE,
+    STOPPED,
+    TERMINAL_STATUSES,
     WITHDRAWN,
     Dossier,
     DossierStateError,
@@ -27,11 +27,11 @@ from tests.random_refs import random_agency_id, random_citizen_id, random_name, 
 
 
 def a_code(agency_id: str | None = None) -> str:
-    return format_code(agency_id or random_agency_id(), datetime.now(timezone.utc).date(), random.randint(1, 9999))
+    return format_code(agency_id or random_agency_id(), datetime.now(UTC).date(), random.randint(1, 9999))
 
 
 def a_moment() -> datetime:
-    return datetime(2025, 11, 28, 1, 30, tzinfo=timezone.utc) + timedelta(minutes=random.randint(0, 10**5))
+    return datetime(2025, 11, 28, 1, 30, tzinfo=UTC) + timedelta(minutes=random.randint(0, 10**5))
 
 
 def a_dossier(**overrides: Any) -> Dossier:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -168,7 +168,7 @@ def test_a_mapped_contract_survives_the_envelope_and_the_wire(index: int) -> Non
 
     envelope = to_cloud_event(
         outbound.contract, id=deterministic_event_id(event.originator_id, event.originator_version),
-        source="/lienthong/intake", subject=outbound.subject, time=datetime.now(timezone.utc),
+        source="/lienthong/intake", subject=outbound.subject, time=datetime.now(UTC),
         correlation_id=outbound.correlation_id or str(uuid4()), causation_id=outbound.causation_id)
     received = decode(encode(envelope))
 

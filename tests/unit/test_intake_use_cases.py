@@ -4,7 +4,7 @@ re-application after a lost version race, and the status consumer's handler tabl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -31,7 +31,7 @@ from tests.unit.test_intake_api_rules import a_submission
 from tests.unit.test_intake_domain import a_dossier, a_moment
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
-NOW = datetime(2025, 11, 28, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
 
 
 class FakeClock:
@@ -164,7 +164,7 @@ def test_a_change_that_keeps_losing_races_gives_up_with_a_concurrent_change_erro
 
 def a_message(contract: Any) -> tuple[Any, Any]:
     envelope = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/routing", subject=contract.dossier_code,
-                              time=datetime.now(timezone.utc), correlation_id=str(uuid4()))
+                              time=datetime.now(UTC), correlation_id=str(uuid4()))
     return contract, envelope
 
 
@@ -179,7 +179,7 @@ def test_a_contract_intake_has_no_handler_for_is_dead_lettered_with_its_type() -
 
     with pytest.raises(UnprocessableMessage, match="dossier.accepted"):
         apply_status_change(app, *a_message(DossierAccepted(dossier_code=dossier.code, accepted_by="desk",
-                                                            accepted_at=datetime.now(timezone.utc))))
+                                                            accepted_at=datetime.now(UTC))))
 
 
 def test_processing_reported_after_status_7_is_dead_lettered_not_applied() -> None:
@@ -188,12 +188,12 @@ def test_processing_reported_after_status_7_is_dead_lettered_not_applied() -> No
     dossier.request_withdrawal(by=dossier.submitted_by, reason="Rút", at=a_moment(), correlation_id=None)
     app.submit(dossier, None)
     app.save(*apply_status_change(app, *a_message(DossierStatusChanged(
-        dossier_code=dossier.code, national_status=NationalStatus.WITHDRAWN, changed_at=datetime.now(timezone.utc)))))
+        dossier_code=dossier.code, national_status=NationalStatus.WITHDRAWN, changed_at=datetime.now(UTC)))))
 
     with pytest.raises(UnprocessableMessage, match="terminal status 7"):
         apply_status_change(app, *a_message(DossierStatusChanged(
             dossier_code=dossier.code, national_status=NationalStatus.PROCESSING,
-            changed_at=datetime.now(timezone.utc))))
+            changed_at=datetime.now(UTC))))
 
     assert app.dossier(dossier.code).national_status == NationalStatus.WITHDRAWN
 
@@ -206,7 +206,7 @@ def test_a_decline_of_the_pending_withdrawal_is_applied() -> None:
 
     app.save(*apply_status_change(app, *a_message(DossierWithdrawalDeclined(
         dossier_code=dossier.code, national_status=NationalStatus.NEW, reason="Đã xong",
-        declined_at=datetime.now(timezone.utc)))))
+        declined_at=datetime.now(UTC)))))
 
     stored = app.dossier(dossier.code)
     assert (stored.national_status, stored.withdrawal) == (NEW, "declined")
@@ -217,7 +217,7 @@ def test_a_report_of_the_status_the_dossier_has_saves_nothing() -> None:
     dossier = a_dossier(channel="desk")
     app.submit(dossier, None)
     processing = DossierStatusChanged(dossier_code=dossier.code, national_status=NationalStatus.PROCESSING,
-                                      changed_at=datetime.now(timezone.utc))
+                                      changed_at=datetime.now(UTC))
     app.save(*apply_status_change(app, *a_message(processing)))
 
     assert apply_status_change(app, *a_message(processing)) == []
@@ -231,4 +231,4 @@ def test_a_status_intake_owns_reported_by_routing_is_dead_lettered_even_when_it_
     with pytest.raises(UnprocessableMessage, match="owned by intake"):
         apply_status_change(app, *a_message(DossierStatusChanged(
             dossier_code=dossier.code, national_status=NationalStatus.ACCEPTED,
-            changed_at=datetime.now(timezone.utc))))
+            changed_at=datetime.now(UTC))))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from services.problems import validation_message
 from shared_events import (
     Applicant,
     DossierCode,
@@ -20,7 +21,6 @@ from shared_events import (
     channel_from_national_number,
     national_channel_number,
 )
-from services.problems import validation_message
 from shared_events.examples import example
 from shared_events.scalars import LongText, ShortText
 
@@ -110,7 +110,7 @@ def test_times_are_aware_and_kept_in_utc():
 
     changed = example(DossierStatusChanged, changed_at=local)
 
-    assert changed.changed_at == local and changed.changed_at.tzinfo is timezone.utc
+    assert changed.changed_at == local and changed.changed_at.tzinfo is UTC
     with pytest.raises(ValidationError, match="UTC offset"):
         example(DossierStatusChanged, changed_at=datetime(2025, 11, 28, 15, 5))
 

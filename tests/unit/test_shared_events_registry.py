@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import uuid4
 
 import pytest
-
-from infra.topics import load_spec
 from pydantic import ValidationError
 
+from infra.topics import load_spec
 from shared_events import (
     CONTRACTS,
     DOSSIER_STATUS,
@@ -42,7 +41,7 @@ def envelope_of(contract: Contract, registry: Registry = REGISTRY, **overrides: 
         id=str(uuid4()),
         source="/lienthong/tests",
         subject=contract.dossier_code,
-        time=datetime.now(timezone.utc),
+        time=datetime.now(UTC),
         correlation_id=str(uuid4()),
     )
     attributes.update(overrides)
@@ -231,7 +230,7 @@ def a_stored_v1_event(appointment: str = "05/12/2025") -> CloudEvent:
     code = random_dossier_code()
     return CloudEvent(
         specversion="1.0", id=str(uuid4()), source="/lienthong/tests", type=f"{NOTED}.v1", subject=code,
-        time=datetime.now(timezone.utc), correlationid=str(uuid4()),
+        time=datetime.now(UTC), correlationid=str(uuid4()),
         data={"dossier_code": code, "appointment": appointment},
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -52,7 +52,7 @@ def test_an_example_of_every_contract_validates_against_its_schema(model):
 def test_an_envelope_of_every_contract_validates_against_the_envelope_schema(model):
     contract = example(model)
     event = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/tests", subject=contract.dossier_code,
-                           time=datetime.now(timezone.utc), correlation_id=str(uuid4()))
+                           time=datetime.now(UTC), correlation_id=str(uuid4()))
 
     validator_for(ENVELOPE_FILE).validate(json.loads(encode(event)))
 

@@ -9,11 +9,10 @@ same time of day N working days later (July 2025 has no public holiday).
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.support.intake import bearer
 from tests.support.agencies import AgencySimulator, routed_view
+from tests.support.intake import bearer
 from tests.support.routing import Hop, at, drive, instant, intake_status, one_hop, step_of, submit
 
 pytestmark = pytest.mark.e2e
