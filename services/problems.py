@@ -8,6 +8,9 @@ request.  Every body is ``application/problem+json``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.eventstore import ConcurrentChangeError
 from services.failures import is_infrastructure_error
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -93,6 +97,94 @@ class Problem(Exception):
             instance=None if instance is None else capped(instance),
             errors=errors,
         )
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """What one kind of application error becomes over HTTP: status, problem type, title.
+
+    ``detail`` makes the detail from the error (default: the error's message); ``errors`` lists the
+    invalid fields when the error names them.
+    """
+
+    status: int
+    slug: str
+    title: str
+    detail: Callable[[Exception], str | None] | None = None
+    errors: Callable[[Exception], list[InvalidParam] | None] | None = None
+
+    def problem(self, exc: Exception) -> Problem:
+        detail = str(exc) if self.detail is None else self.detail(exc)
+        return Problem(self.status, self.slug, self.title, detail,
+                       errors=None if self.errors is None else self.errors(exc))
+
+
+class ErrorTable(Mapping[type[Exception], ProblemType]):
+    """The one table ``{error class: ProblemType}`` a service's entry points answer errors with.
+
+    The most specific class listed wins (an error's MRO is walked in order). Entry points wrap a
+    use case in :meth:`translating`; an error no row names goes on unchanged (to the 500 / 503
+    handlers). Tables combine with ``|``: every service starts from :data:`CHASSIS_ERRORS`.
+    """
+
+    def __init__(self, rows: Mapping[type[Exception], ProblemType]) -> None:
+        self._rows = dict(rows)
+
+    def __getitem__(self, cls: type[Exception]) -> ProblemType:
+        return self._rows[cls]
+
+    def __iter__(self) -> Iterator[type[Exception]]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __or__(self, other: Mapping[type[Exception], ProblemType]) -> ErrorTable:
+        return ErrorTable({**self._rows, **other})
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """Every error class the table answers."""
+        return tuple(self._rows)
+
+    def kind_of(self, exc: BaseException) -> ProblemType | None:
+        """The row for ``exc``: its most specific class listed, or None."""
+        for cls in type(exc).__mro__:
+            if cls in self._rows:
+                return self._rows[cls]
+        return None
+
+    def problem(self, exc: Exception) -> Problem:
+        """``exc`` as a :class:`Problem`; raises ``exc`` itself when no row names it."""
+        kind = self.kind_of(exc)
+        if kind is None:
+            raise exc
+        return kind.problem(exc)
+
+    @contextmanager
+    def translating(self) -> Iterator[None]:
+        """Turn every error the table names, raised inside the block, into its problem."""
+        try:
+            yield
+        except self.errors as exc:
+            raise self.problem(exc) from None
+
+    def responses(self, *classes: type[Exception]) -> dict[int | str, dict[str, Any]]:
+        """OpenAPI ``responses`` for the problems ``classes`` (default: all) can become."""
+        described: dict[int | str, dict[str, Any]] = {}
+        for cls in classes or self.errors:
+            kind = self._rows[cls]
+            entry = described.setdefault(kind.status, {"model": ProblemDetail, "description": ""})
+            entry["description"] = "; ".join(filter(None, [entry["description"], f"`{kind.slug}`: {kind.title}"]))
+        return described
+
+
+CHASSIS_ERRORS = ErrorTable({
+    ConcurrentChangeError: ProblemType(
+        409, "concurrent-change", "Hồ sơ đang được thay đổi đồng thời",
+        lambda exc: "Hồ sơ vừa được thay đổi nhiều lần cùng lúc; vui lòng tải lại và thử lại"),
+})
+"""The errors of the chassis itself, which every service's table starts from."""
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -243,7 +335,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "Lỗi"))
-        detail = exc.detail if isinstance(exc.detail, str) else None
+        detail: str | None = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 400:  # the framework could not parse the body (our code raises Problem)
             if "json" in request.headers.get("content-type", ""):
                 slug, title = _MALFORMED_JSON
