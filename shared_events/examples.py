@@ -27,6 +27,7 @@ from shared_events.contracts import (
     ResultDelivery,
     SubmittedDocument,
 )
+from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
 from shared_events.contracts.routing import (
     AgencyActed,
     ApologyIssued,
@@ -183,8 +184,26 @@ ROUTING_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
 }
 
 
+def _calendar_changed(**overrides: Any) -> WorkingCalendarChanged:
+    now = _now()
+    base = dict(revision=1, kind="add_day_off", day=(now + timedelta(days=7)).date(), decision="1234/QĐ-TTg",
+                reason="Nghỉ bù dịp Quốc khánh", changed_by="operator", changed_at=now)
+    return WorkingCalendarChanged(**{**base, **overrides})
+
+
+CALENDAR_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
+    WorkingCalendarChanged: _calendar_changed,
+    DueTimesChanged: _routing(DueTimesChanged, lambda a, k, t: dict(
+        calendar_revision=1, decision="1234/QĐ-TTg", reason="Nghỉ bù dịp Quốc khánh", changed_at=t,
+        steps=(StepDueChange(step_key=k, agency_id=a, opening=1, previous_due_at=t,
+                             due_at=t + timedelta(days=1)),),
+        previous_appointment_at=t + timedelta(days=2), appointment_at=t + timedelta(days=3))),
+}
+
+
 EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
     **ROUTING_EXAMPLES,
+    **CALENDAR_EXAMPLES,
     DossierSubmitted: _submitted,
     DossierAccepted: _accepted,
     DossierRefusedAtIntake: _refused,

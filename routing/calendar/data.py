@@ -104,7 +104,7 @@ class Sessions(BaseModel):
 
     @model_validator(mode="after")
     def _in_order_without_overlap(self) -> Sessions:
-        for earlier, later in zip(self.sessions, self.sessions[1:]):
+        for earlier, later in zip(self.sessions, self.sessions[1:], strict=False):
             if later.start < earlier.end:
                 raise ValueError(f"sessions must be in order and not overlap: {earlier.end} > {later.start}")
         return self

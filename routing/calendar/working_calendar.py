@@ -97,7 +97,7 @@ def _clock(moment: datetime) -> timedelta:
     return moment - moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _library_holidays(year: int) -> dict[date, str]:
+def library_holidays(year: int) -> dict[date, str]:
     """Vietnam's public holidays of ``year`` from the ``holidays`` package, named in Vietnamese.
 
     The language is fixed because the package otherwise follows the process locale.
@@ -122,8 +122,12 @@ class WorkingCalendar:
     ``days_off`` counts once.
     """
 
-    def __init__(self, sessions: Sequence[Session] | None = None, decisions: Iterable[YearDecision] = ()) -> None:
+    def __init__(self, sessions: Sequence[Session] | None = None, decisions: Iterable[YearDecision] = (), *,
+                 revision: int = 0) -> None:
         """Build from sessions (default 07:30–11:30, 13:30–17:30) and per-year decisions.
+
+        ``revision`` numbers the operators' changes the calendar includes (0: the seed alone; see
+        :mod:`routing.calendar.changes`).
 
         Raises :class:`CalendarDataError` for sessions out of order or overlapping, two decisions
         for the same year, or a make-up working day that is a holiday in the ``holidays`` package.
@@ -132,6 +136,7 @@ class WorkingCalendar:
             self._sessions = Sessions(sessions=DEFAULT_SESSIONS if sessions is None else tuple(sessions)).sessions
         except ValidationError as exc:
             raise CalendarDataError(f"sessions: {exc}") from exc
+        self.revision = revision
         self._day_length = sum((s.length for s in self._sessions), _ZERO)
         self._decisions: dict[int, YearDecision] = {}
         for decision in decisions:
@@ -158,6 +163,18 @@ class WorkingCalendar:
         return self._sessions
 
     @property
+    def data(self) -> CalendarData:
+        """What the calendar is built from (sessions and year decisions): the seed of operators' changes."""
+        return CalendarData(sessions=self._sessions, decisions=tuple(self._decisions.values()))
+
+    def make_up_days(self, year: int) -> dict[date, str]:
+        """Weekend days worked in ``year`` (làm bù) with their source, in date order."""
+        decision = self._decisions.get(year)
+        if decision is None:
+            return {}
+        return {e.day: e.source for e in sorted(decision.make_up_working_days, key=lambda e: e.day)}
+
+    @property
     def working_day_length(self) -> timedelta:
         """Total session time of one working day (8 h by default)."""
         return self._day_length
@@ -168,7 +185,7 @@ class WorkingCalendar:
         """Weekday holidays and days off of ``year`` with their name or source, in date order."""
         named = {
             day: name
-            for day, name in _library_holidays(year).items()
+            for day, name in library_holidays(year).items()
             if day.weekday() < 5
         }
         decision = self._decisions.get(year)
@@ -183,7 +200,7 @@ class WorkingCalendar:
 
     def _year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
         if year not in self._years:
-            library = frozenset(_library_holidays(year))
+            library = frozenset(library_holidays(year))
             decision = self._decisions.get(year)
             if decision is None:
                 self._years[year] = (library, frozenset())

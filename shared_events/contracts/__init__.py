@@ -3,6 +3,7 @@
 :data:`CONTRACTS` and :data:`UPCASTERS` list everything the default registry knows.
 """
 
+from shared_events.contracts import calendar as _calendar
 from shared_events.contracts import intake as _intake
 from shared_events.contracts import routing as _routing
 from shared_events.contracts import status as _status
@@ -25,8 +26,10 @@ from shared_events.contracts.values import (
     national_channel_number,
 )
 
-CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS, *_routing.CONTRACTS)
-UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS, *_routing.UPCASTERS)
+CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS, *_routing.CONTRACTS,
+                                         *_calendar.CONTRACTS)
+UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS, *_routing.UPCASTERS,
+                                   *_calendar.UPCASTERS)
 
 __all__ = [
     "CONTRACTS",

@@ -44,6 +44,12 @@ class Contract(ValueObject):
         """The ``$id`` of the exported JSON Schema and the envelope's ``dataschema``."""
         return f"{SCHEMA_BASE_URI}{cls.versioned_type()}.json"
 
+    @property
+    def subject(self) -> str:
+        """What the event is about: its envelope ``subject`` and Kafka key (the dossier code;
+        a contract about something else names it)."""
+        return str(getattr(self, "dossier_code"))  # noqa: B009  (not every contract declares it)
+
 
 UpcastFunction = Callable[[dict[str, Any]], dict[str, Any]]
 

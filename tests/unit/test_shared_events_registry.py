@@ -40,7 +40,7 @@ def envelope_of(contract: Contract, registry: Registry = REGISTRY, **overrides: 
     attributes: dict[str, Any] = dict(
         id=str(uuid4()),
         source="/lienthong/tests",
-        subject=contract.dossier_code,
+        subject=contract.subject,
         time=datetime.now(UTC),
         correlation_id=str(uuid4()),
     )
@@ -71,7 +71,7 @@ def test_the_envelope_carries_the_versioned_type_the_schema_and_both_ids():
     assert event.type == "vn.lienthong.intake.dossier.submitted.v1"
     assert event.dataschema == DossierSubmitted.schema_uri()
     assert (event.correlationid, event.causationid) == (correlation_id, causation_id)
-    assert event.subject == contract.dossier_code
+    assert event.subject == contract.subject
 
 
 def test_the_default_registry_is_complete_and_consistent():

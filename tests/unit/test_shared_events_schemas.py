@@ -51,7 +51,7 @@ def test_an_example_of_every_contract_validates_against_its_schema(model):
 @pytest.mark.parametrize("model", CONTRACTS, ids=lambda model: model.__name__)
 def test_an_envelope_of_every_contract_validates_against_the_envelope_schema(model):
     contract = example(model)
-    event = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/tests", subject=contract.dossier_code,
+    event = to_cloud_event(contract, id=str(uuid4()), source="/lienthong/tests", subject=contract.subject,
                            time=datetime.now(UTC), correlation_id=str(uuid4()))
 
     validator_for(ENVELOPE_FILE).validate(json.loads(encode(event)))
