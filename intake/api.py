@@ -29,7 +29,7 @@ from intake.application import (
     SubmissionRejectedError,
     SubmitDossier,
 )
-from intake.domain import ACCEPTED, REFUSED_AT_INTAKE, WITHDRAWN, Dossier, DossierStateError
+from intake.domain import Dossier, DossierStateError
 from services.auth import Principal, require_role
 from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
@@ -157,10 +157,12 @@ def to_command(body: DossierCreate, key: str | None) -> SubmitDossier:
 
 _HISTORY: dict[type, Callable[[Any], dict[str, Any]]] = {
     Dossier.Submitted: lambda e: {"national_status": e.national_status, "by": e.submitted_by},
-    Dossier.Accepted: lambda e: {"national_status": ACCEPTED, "by": e.accepted_by},
-    Dossier.RefusedAtIntake: lambda e: {"national_status": REFUSED_AT_INTAKE, "by": e.refused_by, "reason": e.reason},
+    Dossier.Accepted: lambda e: {"national_status": NationalStatus.ACCEPTED, "by": e.accepted_by},
+    Dossier.RefusedAtIntake: lambda e: {"national_status": NationalStatus.REFUSED_AT_INTAKE, "by": e.refused_by,
+                                        "reason": e.reason},
     Dossier.WithdrawalRequested: lambda e: {"by": e.requested_by, "reason": e.reason},
-    Dossier.Withdrawn: lambda e: {"national_status": WITHDRAWN, "by": e.withdrawn_by, "reason": e.reason},
+    Dossier.Withdrawn: lambda e: {"national_status": NationalStatus.WITHDRAWN, "by": e.withdrawn_by,
+                                  "reason": e.reason},
     Dossier.StatusChanged: lambda e: {"national_status": e.national_status, "by": e.agency_id, "reason": e.reason},
     Dossier.WithdrawalDeclined: lambda e: {"reason": e.reason},
 }

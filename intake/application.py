@@ -27,11 +27,12 @@ from eventsourcing.persistence import IntegrityError
 
 from intake.catalogue import Catalogue, SubmissionProblem, check_submission
 from intake.codes import DossierCodes
-from intake.domain import ACCEPTED, NEW, Dossier, SubmissionKey
+from intake.domain import Dossier, SubmissionKey
 from intake.reference import ReferenceData, check_reference
 from services.auth import Principal
 from services.clock import VIETNAM, Clock
 from services.eventstore import EventStore, TrackingApplication, retry_on_conflict
+from shared_events import NationalStatus
 
 
 class DossierNotFoundError(Exception):
@@ -122,6 +123,11 @@ class IntakeApplication(TrackingApplication):
         """Record the applicant's withdrawal request (a pending one is answered as it is)."""
         return self.change(code, lambda d: d.request_withdrawal(by=by, reason=reason, at=at,
                                                                correlation_id=correlation_id))
+
+
+def status_at_receipt(channel: str) -> NationalStatus:
+    """A dossier received at the desk is accepted there and then (2); online and postal ones wait (1)."""
+    return NationalStatus.ACCEPTED if channel == "desk" else NationalStatus.NEW
 
 
 CHANNEL_OF_PARTY = {"desk": "desk", "portal": "online", "postal": "post"}
@@ -256,7 +262,7 @@ class DossierIntake:
             applicant=command.applicant, documents=command.documents, channel=command.channel,
             result_delivery=command.result_delivery, locality_code=command.locality_code,
             receiving_agency_id=command.receiving_agency_id, submitted_by=principal.client_id,
-            received_at=received_at, national_status=ACCEPTED if command.channel == "desk" else NEW,
+            received_at=received_at, national_status=status_at_receipt(command.channel),
             correlation_id=correlation_id, options=command.options,
         )
         key = None

@@ -15,20 +15,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from shared_events import NationalStatus
-from shared_events.contracts.values import STATUS_OWNERS, TERMINAL_STATUSES
+from shared_events.contracts.values import STATUS_OWNERS, TERMINAL_STATUSES, NationalStatus
 
 DOSSIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/dossiers")
 SUBMISSION_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/submission-keys")
 
-NEW, ACCEPTED, REFUSED_AT_INTAKE = NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE
-WITHDRAWN, STOPPED = NationalStatus.WITHDRAWN, NationalStatus.STOPPED
-DONE_AWAITING_HANDOVER, RESULT_RETURNED = NationalStatus.DONE_AWAITING_HANDOVER, NationalStatus.RESULT_RETURNED
-
 OWNED_BY_INTAKE = frozenset(s for s, owner in STATUS_OWNERS.items() if owner == "intake")
 """The statuses intake decides (docs/STATUS.md); every other status is routing's."""
 
-NOT_WITHDRAWABLE = TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}
+NOT_WITHDRAWABLE = TERMINAL_STATUSES | {NationalStatus.DONE_AWAITING_HANDOVER}
 """Statuses in which intake itself refuses a withdrawal request (409), without asking routing."""
 
 WithdrawalState = Literal["requested", "withdrawn", "declined"]
@@ -101,25 +96,25 @@ class Dossier(Aggregate):
 
     def accept(self, *, by: str, at: datetime, correlation_id: str | None) -> None:
         """Accept an online or postal submission after checking it (status 1 → 2)."""
-        if self.national_status != NEW:
+        if self.national_status != NationalStatus.NEW:
             raise DossierStateError(f"chỉ tiếp nhận được hồ sơ ở trạng thái 1 (Mới); hiện là {self.national_status}")
         self._refuse_while_withdrawal_pending()
         self._accepted(dossier_code=self.code, accepted_by=by, accepted_at=at, correlation_id=correlation_id)
 
     @event("Accepted")
     def _accepted(self, dossier_code: str, accepted_by: str, accepted_at: datetime, correlation_id: str | None) -> None:
-        self.national_status = ACCEPTED
+        self.national_status = NationalStatus.ACCEPTED
 
     def refuse(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> None:
         """Refuse a submission at intake with a reason (status 1 → 3, form 03)."""
-        if self.national_status != NEW:
+        if self.national_status != NationalStatus.NEW:
             raise DossierStateError(f"chỉ từ chối được hồ sơ ở trạng thái 1 (Mới); hiện là {self.national_status}")
         self._refuse_while_withdrawal_pending()
         self._refused(dossier_code=self.code, refused_by=by, reason=reason, refused_at=at, correlation_id=correlation_id)
 
     @event("RefusedAtIntake")
     def _refused(self, dossier_code: str, refused_by: str, reason: str, refused_at: datetime, correlation_id: str | None) -> None:
-        self.national_status = REFUSED_AT_INTAKE
+        self.national_status = NationalStatus.REFUSED_AT_INTAKE
 
     def request_withdrawal(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> bool:
         """The applicant asks to withdraw the dossier (yêu cầu rút hồ sơ); routing decides.
@@ -144,7 +139,7 @@ class Dossier(Aggregate):
     def _withdrawn(self, dossier_code: str, withdrawn_by: str, reason: str, withdrawn_at: datetime,
                    correlation_id: str | None) -> None:
         # Only in the history of dossiers withdrawn before routing owned status 7 (no new ones).
-        self.national_status = WITHDRAWN
+        self.national_status = NationalStatus.WITHDRAWN
         self.withdrawal = "withdrawn"
 
     def record_status_change(
@@ -169,9 +164,9 @@ class Dossier(Aggregate):
         if current in TERMINAL_STATUSES:
             raise StatusReportRefusedError(
                 f"dossier {self.code} is in terminal status {int(current)}; status {int(status)} is not applied")
-        if status == WITHDRAWN and not self.withdrawal_pending:
+        if status == NationalStatus.WITHDRAWN and not self.withdrawal_pending:
             raise StatusReportRefusedError(f"no withdrawal of dossier {self.code} was requested")
-        if current == NEW and status != WITHDRAWN:
+        if current == NationalStatus.NEW and status != NationalStatus.WITHDRAWN:
             raise StatusReportRefusedError(
                 f"dossier {self.code} is not accepted yet (status 1); status {int(status)} is not applied")
         self._status_changed(dossier_code=self.code, event_id=event_id, national_status=int(status), reason=reason,
@@ -183,7 +178,7 @@ class Dossier(Aggregate):
                         agency_id: str | None, changed_at: datetime) -> None:
         self.national_status = national_status
         self.applied_event_ids.append(event_id)
-        if national_status == WITHDRAWN:
+        if national_status == NationalStatus.WITHDRAWN:
             self.withdrawal = "withdrawn"
 
     def record_withdrawal_declined(self, *, event_id: str, reason: str, declined_at: datetime) -> bool:
