@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
-from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
+from tests.support.intake import IntakeDeployment, submit_many
 
 pytestmark = pytest.mark.e2e
-
-
-async def submit_many(http: httpx.AsyncClient, token: str, agency_id: str, count: int,
-                      concurrency: int = 100) -> list[httpx.Response]:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one() -> httpx.Response:
-        async with gate:
-            return await http.post("/v1/dossiers", json=certified_copy_submission(agency_id),
-                                   headers=bearer(token))
-
-    return await asyncio.gather(*[one() for _ in range(count)])
 
 
 async def test_a_thousand_concurrent_submissions_get_a_thousand_distinct_codes(

@@ -9,10 +9,9 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
-from tests.e2e.test_concurrent_submissions import submit_many
 from tests.support.deployments import deploy_intake
 from tests.support.endpoints import Endpoints
-from tests.support.intake import PARTIES, bearer
+from tests.support.intake import PARTIES, bearer, submit_many
 from tests.support.kafka import read_to_end, read_until
 
 pytestmark = pytest.mark.e2e

@@ -18,10 +18,10 @@ from services.observability import Metrics
 from services.relay import Relay, make_transactional_producer
 from services.settings import ServiceSettings
 from tests.random_refs import random_agency_id, random_suffix
+from tests.support.builders import a_dossier
 from tests.support.endpoints import Endpoints
 from tests.support.kafka import create_topics, eventually, read_to_end
 from tests.support.receipts import Member, a_status_change, receipts
-from tests.unit.test_intake_domain import a_dossier
 
 pytestmark = pytest.mark.integration
 

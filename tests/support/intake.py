@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from services.sandbox import Sandbox, client_entry
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined, encode, to_cloud_event
@@ -80,6 +83,19 @@ def certified_copy_submission(agency_id: str, *, channel: str = "online", **over
     }
     body.update(overrides)
     return body
+
+
+async def submit_many(http: httpx.AsyncClient, token: str, agency_id: str, count: int,
+                      concurrency: int = 100) -> list[httpx.Response]:
+    """``count`` submissions to ``agency_id`` posted at once, at most ``concurrency`` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> httpx.Response:
+        async with gate:
+            return await http.post("/v1/dossiers", json=certified_copy_submission(agency_id),
+                                   headers=bearer(token))
+
+    return await asyncio.gather(*[one() for _ in range(count)])
 
 
 def routing_message(contract: Any, code: str, event_id: str | None = None) -> bytes:

@@ -26,7 +26,7 @@ from services.kafka import dead_letter_body
 from services.observability import Metrics
 from shared_events import DossierStatusChanged, NationalStatus, encode, to_cloud_event
 from tests.random_refs import random_agency_id, random_suffix
-from tests.unit.test_intake_domain import a_code, a_dossier
+from tests.support.builders import a_code, a_dossier
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 

@@ -14,7 +14,7 @@ from intake.application import IntakeApplication
 from services.eventstore import EventStore, ResilientPostgresFactory
 from services.settings import ServiceSettings
 from tests.random_refs import random_suffix
-from tests.unit.test_intake_domain import a_dossier
+from tests.support.builders import a_dossier
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 

@@ -23,8 +23,8 @@ from services.observability import Metrics
 from services.relay import CONTENT_TYPE_HEADER, POSITION_HEADER, STREAM_HEADER, STRUCTURED_CONTENT_TYPE, Relay
 from shared_events import DossierAccepted, DossierSubmitted, decode, from_cloud_event
 from tests.random_refs import random_agency_id, random_sha256, random_suffix
+from tests.support.builders import a_dossier, a_moment
 from tests.support.kafka import eventually
-from tests.unit.test_intake_domain import a_dossier, a_moment
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 

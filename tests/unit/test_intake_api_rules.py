@@ -15,15 +15,11 @@ from intake.catalogue import Catalogue, SubmissionProblem
 from intake.reference import ReferenceData
 from services.auth import PartyKind, Principal
 from services.clock import VIETNAM
-from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
-from tests.unit.test_intake_domain import a_dossier
+from tests.random_refs import random_agency_id, random_sha256, random_suffix
+from tests.support.builders import a_dossier, a_submission
 
 IN_FORCE = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
 CHANNEL_OF = {"desk": "desk", "portal": "online", "postal": "post"}
-
-
-RECEIVING_DESK = "000.00.01.H40"  # the province's public-administration service centre
-COMMUNE = "16690"
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +38,6 @@ def check(catalogue: Catalogue, reference: ReferenceData):
         return check_submission_rules(catalogue, reference, to_command(body, None), principal.party,
                                       received_at.astimezone(VIETNAM).date())
     return check
-
-
-def a_submission(**overrides: Any) -> dict[str, Any]:
-    """A complete, valid submission of 2.000635 (cấp bản sao trích lục hộ tịch)."""
-    body: dict[str, Any] = {
-        "procedure_code": "2.000635",
-        "applicant": {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id()},
-        "documents": [{"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/pdf",
-                       "size_bytes": random.randint(1, 10_000_000), "sha256": random_sha256()}],
-        "channel": "online",
-        "result_delivery": {"method": "desk"},
-        "locality_code": COMMUNE,
-        "receiving_agency_id": RECEIVING_DESK,
-    }
-    body.update(overrides)
-    return body
 
 
 def a_principal(party: PartyKind, agency_id: str | None = None) -> Principal:

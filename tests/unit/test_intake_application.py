@@ -10,12 +10,12 @@ from uuid import uuid4
 import pytest
 
 from intake.application import DossierNotFoundError, IdempotencyKeyReusedError, IntakeApplication
-from intake.domain import ACCEPTED, REFUSED_AT_INTAKE, Dossier, SubmissionKey
+from intake.domain import Dossier, SubmissionKey
 from intake.reactions import apply_status_change
 from services.consumer import UnprocessableMessage
 from shared_events import CloudEvent, DossierAccepted, DossierStatusChanged, NationalStatus, to_cloud_event
 from tests.random_refs import random_agency_id, random_sha256, random_suffix
-from tests.unit.test_intake_domain import a_code, a_dossier, a_moment
+from tests.support.builders import a_code, a_dossier, a_moment
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
@@ -66,7 +66,7 @@ def test_accepting_through_the_application_is_stored(app: IntakeApplication) -> 
 
     app.accept(dossier.code, by=f"desk-{random_suffix()}", at=a_moment(), correlation_id=str(uuid4()))
 
-    assert app.dossier(dossier.code).national_status == ACCEPTED
+    assert app.dossier(dossier.code).national_status == NationalStatus.ACCEPTED
 
 
 def test_refusing_through_the_application_is_stored(app: IntakeApplication) -> None:
@@ -76,7 +76,7 @@ def test_refusing_through_the_application_is_stored(app: IntakeApplication) -> N
 
     app.refuse(dossier.code, by=f"desk-{random_suffix()}", reason=reason, at=a_moment(), correlation_id=None)
 
-    assert app.dossier(dossier.code).national_status == REFUSED_AT_INTAKE
+    assert app.dossier(dossier.code).national_status == NationalStatus.REFUSED_AT_INTAKE
     assert app.history(dossier.code)[-1].reason == reason
 
 

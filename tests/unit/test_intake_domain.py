@@ -3,59 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from intake.codes import format_code
-from intake.domain import (
-    ACCEPTED,
-    DONE_AWAITING_HANDOVER,
-    NEW,
-    REFUSED_AT_INTAKE,
-    STOPPED,
-    TERMINAL_STATUSES,
-    WITHDRAWN,
-    Dossier,
-    DossierStateError,
-    StatusReportRefusedError,
-    SubmissionKey,
-)
-from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
-
-
-def a_code(agency_id: str | None = None) -> str:
-    return format_code(agency_id or random_agency_id(), datetime.now(UTC).date(), random.randint(1, 9999))
-
-
-def a_moment() -> datetime:
-    return datetime(2025, 11, 28, 1, 30, tzinfo=UTC) + timedelta(minutes=random.randint(0, 10**5))
-
-
-def a_dossier(**overrides: Any) -> Dossier:
-    """A received dossier of procedure 2.000635 with random applicant and codes."""
-    agency_id = overrides.pop("receiving_agency_id", None) or random_agency_id()
-    channel = overrides.pop("channel", "online")
-    fields: dict[str, Any] = {
-        "code": a_code(agency_id),
-        "procedure_code": "2.000635",
-        "procedure_version": "2025.07",
-        "applicant": {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id()},
-        "documents": [{"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/pdf",
-                       "size_bytes": random.randint(1, 10**6), "sha256": random_sha256()}],
-        "channel": channel,
-        "result_delivery": {"method": "desk"},
-        "locality_code": f"{random.randint(0, 99999):05d}",
-        "receiving_agency_id": agency_id,
-        "submitted_by": f"portal-{random_suffix()}",
-        "received_at": a_moment(),
-        "national_status": ACCEPTED if channel == "desk" else NEW,
-        "correlation_id": str(uuid4()),
-    }
-    fields.update(overrides)
-    return Dossier(**fields)
+from intake.domain import Dossier, DossierStateError, StatusReportRefusedError, SubmissionKey
+from shared_events.contracts.values import TERMINAL_STATUSES, NationalStatus
+from tests.random_refs import random_agency_id, random_sha256, random_suffix
+from tests.support.builders import a_code, a_dossier, a_moment
 
 
 def an_officer() -> str:
@@ -69,14 +25,14 @@ def event_names(dossier: Dossier) -> list[str]:
 def test_a_desk_submission_starts_accepted() -> None:
     dossier = a_dossier(channel="desk")
 
-    assert dossier.national_status == ACCEPTED == 2
+    assert dossier.national_status == NationalStatus.ACCEPTED == 2
 
 
 @pytest.mark.parametrize("channel", ["online", "post"])
 def test_an_online_or_postal_submission_starts_new(channel: str) -> None:
     dossier = a_dossier(channel=channel)
 
-    assert dossier.national_status == NEW == 1
+    assert dossier.national_status == NationalStatus.NEW == 1
 
 
 def test_a_new_dossier_records_one_submitted_event_with_its_fields() -> None:
@@ -96,7 +52,7 @@ def test_accepting_a_new_dossier_moves_it_from_1_to_2() -> None:
 
     dossier.accept(by=officer, at=at, correlation_id=correlation_id)
 
-    assert dossier.national_status == ACCEPTED
+    assert dossier.national_status == NationalStatus.ACCEPTED
     accepted = dossier.collect_events()[-1]
     assert isinstance(accepted, Dossier.Accepted)
     assert (accepted.dossier_code, accepted.accepted_by, accepted.accepted_at, accepted.correlation_id) == (
@@ -126,7 +82,7 @@ def test_refusing_a_new_dossier_moves_it_from_1_to_3_with_the_reason() -> None:
 
     dossier.refuse(by=officer, reason=reason, at=a_moment(), correlation_id=None)
 
-    assert dossier.national_status == REFUSED_AT_INTAKE == 3
+    assert dossier.national_status == NationalStatus.REFUSED_AT_INTAKE == 3
     refused = dossier.collect_events()[-1]
     assert isinstance(refused, Dossier.RefusedAtIntake)
     assert (refused.dossier_code, refused.refused_by, refused.reason) == (dossier.code, officer, reason)
@@ -139,7 +95,7 @@ def test_refusing_an_accepted_dossier_is_refused() -> None:
     with pytest.raises(DossierStateError):
         dossier.refuse(by=an_officer(), reason="Quá hạn", at=a_moment(), correlation_id=None)
 
-    assert dossier.national_status == ACCEPTED
+    assert dossier.national_status == NationalStatus.ACCEPTED
 
 
 def test_accepting_a_refused_dossier_is_refused() -> None:
@@ -149,7 +105,7 @@ def test_accepting_a_refused_dossier_is_refused() -> None:
     with pytest.raises(DossierStateError):
         dossier.accept(by=an_officer(), at=a_moment(), correlation_id=None)
 
-    assert dossier.national_status == REFUSED_AT_INTAKE
+    assert dossier.national_status == NationalStatus.REFUSED_AT_INTAKE
 
 
 def a_status_report(**overrides: Any) -> dict[str, Any]:
@@ -231,14 +187,14 @@ def a_withdrawal_request(dossier: Dossier, **overrides: Any) -> bool:
 
 def in_status(status: int) -> Dossier:
     """A dossier that reached ``status`` the way the owners of the statuses get it there."""
-    if status == REFUSED_AT_INTAKE:
+    if status == NationalStatus.REFUSED_AT_INTAKE:
         dossier = a_dossier()
         dossier.refuse(by=an_officer(), reason="Sai thủ tục", at=a_moment(), correlation_id=None)
         return dossier
     dossier = a_dossier(channel="desk")
-    if status == WITHDRAWN:
+    if status == NationalStatus.WITHDRAWN:
         a_withdrawal_request(dossier)
-    if status != ACCEPTED:
+    if status != NationalStatus.ACCEPTED:
         dossier.record_status_change(**a_status_report(national_status=status))
     return dossier
 
@@ -267,7 +223,7 @@ def test_a_second_withdrawal_request_while_one_is_pending_records_nothing() -> N
     assert event_names(dossier) == ["Submitted", "WithdrawalRequested"]
 
 
-@pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES | {DONE_AWAITING_HANDOVER}))
+@pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES | {NationalStatus.DONE_AWAITING_HANDOVER}))
 def test_intake_refuses_a_withdrawal_itself_when_the_dossier_is_closed_or_done(status: int) -> None:
     dossier = in_status(status)
     version = dossier.version
@@ -282,19 +238,19 @@ def test_routings_status_7_after_a_request_shows_the_dossier_withdrawn() -> None
     dossier = a_dossier(channel="desk")
     a_withdrawal_request(dossier)
 
-    assert dossier.record_status_change(**a_status_report(national_status=WITHDRAWN)) is True
+    assert dossier.record_status_change(**a_status_report(national_status=NationalStatus.WITHDRAWN)) is True
 
-    assert (dossier.national_status, dossier.withdrawal) == (WITHDRAWN, "withdrawn")
+    assert (dossier.national_status, dossier.withdrawal) == (NationalStatus.WITHDRAWN, "withdrawn")
 
 
 def test_routings_decline_shows_the_withdrawal_declined_and_keeps_the_status() -> None:
-    dossier = in_status(DONE_AWAITING_HANDOVER)
+    dossier = in_status(NationalStatus.DONE_AWAITING_HANDOVER)
     dossier.withdrawal = "requested"  # asked just before routing's 9 reached intake
 
     assert dossier.record_withdrawal_declined(event_id=str(uuid4()), reason="Đã giải quyết xong",
                                               declined_at=a_moment()) is True
 
-    assert (dossier.national_status, dossier.withdrawal) == (DONE_AWAITING_HANDOVER, "declined")
+    assert (dossier.national_status, dossier.withdrawal) == (NationalStatus.DONE_AWAITING_HANDOVER, "declined")
 
 
 def test_a_decline_delivered_twice_is_recorded_once() -> None:
@@ -313,7 +269,7 @@ def test_a_decline_of_no_pending_withdrawal_is_refused() -> None:
         a_dossier(channel="desk").record_withdrawal_declined(event_id=str(uuid4()), reason="x", declined_at=a_moment())
 
 
-@pytest.mark.parametrize("status", [NEW, ACCEPTED])
+@pytest.mark.parametrize("status", [NationalStatus.NEW, NationalStatus.ACCEPTED])
 def test_accepting_or_refusing_while_a_withdrawal_is_pending_is_refused(status: int) -> None:
     dossier = a_dossier(channel="online")
     a_withdrawal_request(dossier)
@@ -323,13 +279,13 @@ def test_accepting_or_refusing_while_a_withdrawal_is_pending_is_refused(status: 
     with pytest.raises(DossierStateError):
         dossier.refuse(by=an_officer(), reason="Sai thủ tục", at=a_moment(), correlation_id=None)
 
-    assert dossier.national_status == NEW
+    assert dossier.national_status == NationalStatus.NEW
 
 
 # --- status reports are checked against the owners and intake's state -----------------
 
 
-@pytest.mark.parametrize("status", [NEW, ACCEPTED, REFUSED_AT_INTAKE])
+@pytest.mark.parametrize("status", [NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE])
 def test_a_status_intake_owns_reported_by_another_service_is_refused(status: int) -> None:
     dossier = a_dossier(channel="online")
     dossier.accept(by=an_officer(), at=a_moment(), correlation_id=None)
@@ -352,19 +308,19 @@ def test_a_terminal_status_never_changes(terminal: int) -> None:
 
 
 def test_a_withdrawn_dossier_is_not_moved_back_to_processing() -> None:
-    dossier = in_status(WITHDRAWN)
+    dossier = in_status(NationalStatus.WITHDRAWN)
     version = dossier.version
 
     with pytest.raises(StatusReportRefusedError):
         dossier.record_status_change(**a_status_report(national_status=4))
 
-    assert (dossier.version, dossier.national_status) == (version, WITHDRAWN)
+    assert (dossier.version, dossier.national_status) == (version, NationalStatus.WITHDRAWN)
 
 
 def test_the_status_the_dossier_already_has_reported_again_changes_nothing() -> None:
-    dossier = in_status(STOPPED)
+    dossier = in_status(NationalStatus.STOPPED)
 
-    assert dossier.record_status_change(**a_status_report(national_status=STOPPED)) is False
+    assert dossier.record_status_change(**a_status_report(national_status=NationalStatus.STOPPED)) is False
 
     assert event_names(dossier) == ["Submitted", "StatusChanged"]
 
@@ -373,9 +329,9 @@ def test_a_withdrawal_nobody_requested_is_refused() -> None:
     dossier = a_dossier(channel="desk")
 
     with pytest.raises(StatusReportRefusedError, match="no withdrawal"):
-        dossier.record_status_change(**a_status_report(national_status=WITHDRAWN))
+        dossier.record_status_change(**a_status_report(national_status=NationalStatus.WITHDRAWN))
 
-    assert dossier.national_status == ACCEPTED
+    assert dossier.national_status == NationalStatus.ACCEPTED
 
 
 def test_processing_a_dossier_intake_has_not_accepted_is_refused() -> None:
@@ -389,6 +345,6 @@ def test_a_new_dossier_whose_withdrawal_was_requested_can_be_withdrawn_by_routin
     dossier = a_dossier(channel="online")
     a_withdrawal_request(dossier)
 
-    dossier.record_status_change(**a_status_report(national_status=WITHDRAWN))
+    dossier.record_status_change(**a_status_report(national_status=NationalStatus.WITHDRAWN))
 
-    assert (dossier.national_status, dossier.withdrawal) == (WITHDRAWN, "withdrawn")
+    assert (dossier.national_status, dossier.withdrawal) == (NationalStatus.WITHDRAWN, "withdrawn")

@@ -26,7 +26,7 @@ from shared_events import (
     to_cloud_event,
 )
 from tests.random_refs import random_agency_id, random_sha256, random_suffix
-from tests.unit.test_intake_domain import a_dossier, a_moment
+from tests.support.builders import a_dossier, a_moment
 
 
 def outbound_of(event: object) -> Outbound:

@@ -13,7 +13,7 @@ import pytest
 from intake.api import DossierCreate, to_command
 from intake.application import DossierIntake, IntakeApplication, NotEntitledError, SubmissionRejectedError
 from intake.catalogue import Catalogue
-from intake.domain import ACCEPTED, NEW, DossierStateError
+from intake.domain import DossierStateError
 from intake.reactions import HANDLERS, apply_status_change
 from intake.reference import ReferenceData
 from services.auth import Principal
@@ -27,8 +27,7 @@ from shared_events import (
     to_cloud_event,
 )
 from tests.random_refs import random_suffix
-from tests.unit.test_intake_api_rules import a_submission
-from tests.unit.test_intake_domain import a_dossier, a_moment
+from tests.support.builders import a_dossier, a_moment, a_submission
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 NOW = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
@@ -83,7 +82,7 @@ async def test_a_desk_submission_for_its_own_agency_is_stored_accepted(intake: D
 
     view = await intake.submit(command, a_desk(command.receiving_agency_id), None)
 
-    assert view.dossier.national_status == ACCEPTED
+    assert view.dossier.national_status == NationalStatus.ACCEPTED
     assert codes.taken == [command.receiving_agency_id]
 
 
@@ -139,7 +138,7 @@ def test_a_withdrawal_request_that_lost_a_race_with_an_acceptance_is_re_applied_
 
     changed = app.change(dossier.code, request_while_the_desk_accepts)
 
-    assert (changed.national_status, changed.withdrawal) == (ACCEPTED, "requested")
+    assert (changed.national_status, changed.withdrawal) == (NationalStatus.ACCEPTED, "requested")
 
 
 def test_a_change_that_keeps_losing_races_gives_up_with_a_concurrent_change_error() -> None:
@@ -209,7 +208,7 @@ def test_a_decline_of_the_pending_withdrawal_is_applied() -> None:
         declined_at=datetime.now(UTC)))))
 
     stored = app.dossier(dossier.code)
-    assert (stored.national_status, stored.withdrawal) == (NEW, "declined")
+    assert (stored.national_status, stored.withdrawal) == (NationalStatus.NEW, "declined")
 
 
 def test_a_report_of_the_status_the_dossier_has_saves_nothing() -> None:

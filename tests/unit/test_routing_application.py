@@ -37,7 +37,7 @@ from shared_events import (
 )
 from shared_events.contracts.routing import AgencyActed
 from tests.random_refs import random_agency_id, random_sha256
-from tests.unit.test_routing_domain import (
+from tests.support.builders import (
     CIVIL_STATUS,
     LOCALITY,
     POLICE,

@@ -7,19 +7,16 @@ Trường Vinh) has the two-level agencies from 2025-07-01.
 
 from __future__ import annotations
 
-import random
 from datetime import date, datetime, timedelta
-from functools import cache
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import uuid5
 
 import pytest
-from eventsourcing.application import Application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing import routes
-from routing.calendar import VIETNAM, WorkingCalendar, WorkingLimit
+from routing.calendar import WorkingLimit
 from routing.domain import (
     ROUTING_NAMESPACE,
     ApologyAlreadyIssuedError,
@@ -32,98 +29,30 @@ from routing.domain import (
     WrongAgencyError,
     critical_path_limit,
 )
-from routing.geography import Geography
-from routing.routes import Route, RouteBook, plan
-from tests.random_refs import random_agency_id, random_sha256, random_suffix
-
-LOCALITY = "16690"
-CIVIL_STATUS, POLICE, SOCIAL_INSURANCE = "400.10.16690.H40", "400.11.16690.H40", "400.22.90001.H40"
-
-
-# --- builders shared with test_routing_domain_scenarios.py ---------------------------------------
-
-
-@cache
-def geography() -> Geography:
-    return Geography.load()
-
-
-@cache
-def book() -> RouteBook:
-    return RouteBook.load(geography=geography())
-
-
-@cache
-def calendar() -> WorkingCalendar:
-    return WorkingCalendar.default()
-
-
-def vn(month: int, day: int, hour: int, minute: int = 0, year: int = 2025) -> datetime:
-    """An instant in Vietnam time."""
-    return datetime(year, month, day, hour, minute, tzinfo=VIETNAM)
-
-
-def a_code() -> str:
-    return f"{random_agency_id()}-250707-{random.randint(1, 9999):04d}"
-
-
-def a_dossier(procedure_code: str, received_at: datetime, options: list[str] | None = None) -> RoutedDossier:
-    return RoutedDossier(
-        code=a_code(), procedure_code=procedure_code, locality_code=LOCALITY,
-        receiving_agency_id=random_agency_id(), channel="desk", result_delivery_method="desk",
-        options=options or [], received_at=received_at, national_status=2,
-    )
-
-
-def started(
-    procedure_code: str, received_at: datetime, options: list[str] | None = None, route: Route | None = None
-) -> tuple[RoutedDossier, Route]:
-    """A dossier received at ``received_at`` whose route was assigned at that instant."""
-    dossier = a_dossier(procedure_code, received_at, options)
-    day = received_at.astimezone(VIETNAM).date()
-    route = route or book().route(procedure_code, day)
-    dossier.start(route, plan(route, geography(), LOCALITY, day, dossier.options), calendar(), received_at)
-    return dossier, route
-
-
-def a_document() -> dict[str, Any]:
-    return {"name": f"ket_qua_{random_suffix()}.pdf", "media_type": "application/pdf",
-            "size_bytes": random.randint(1, 10**6), "sha256": random_sha256()}
-
-
-def complete(dossier: RoutedDossier, route: Route, step_key: str, at: datetime) -> None:
-    """The assigned agency completes ``step_key`` at ``at`` with one result document."""
-    dossier.complete(step_key, dossier.step(step_key).agency_id, at, [a_document()], calendar(), route)
-
-
-_seen: dict[UUID, int] = {}
-
-
-def new_events(dossier: RoutedDossier) -> list[Any]:
-    """The events the dossier recorded since the last call, left pending so they can be saved."""
-    seen = _seen.get(dossier.id, 0)
-    _seen[dossier.id] = len(dossier.pending_events)
-    return list(dossier.pending_events[seen:])
+from routing.routes import Route, plan
+from tests.support.builders import (
+    CIVIL_STATUS,
+    LOCALITY,
+    POLICE,
+    SOCIAL_INSURANCE,
+    a_document,
+    book,
+    calendar,
+    complete,
+    geography,
+    new_events,
+    opened,
+    replayed,
+    started,
+    state_of,
+    vn,
+)
+from tests.support.builders import a_routed_code as a_code
+from tests.support.builders import a_routed_dossier as a_dossier
 
 
 def names(events: list[Any]) -> list[str]:
     return [type(e).__name__ for e in events]
-
-
-def opened(events: list[Any]) -> dict[str, datetime]:
-    """Due instants of the steps the events opened, by step key."""
-    return {e.step_key: e.due_at for e in events if isinstance(e, RoutedDossier.StepOpened)}
-
-
-def replayed(dossier: RoutedDossier) -> RoutedDossier:
-    """The dossier saved in an in-memory event store and rebuilt from its stored events."""
-    app = Application(env={})
-    app.save(dossier)
-    return app.repository.get(dossier.id)
-
-
-def state_of(dossier: RoutedDossier) -> dict[str, Any]:
-    return {k: v for k, v in vars(dossier).items() if k != "_pending_events"}
 
 
 # --- receipt and start --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime
 import pytest
 
 from routing.domain import RoutedDossier
-from tests.unit.test_routing_domain import (
+from tests.support.builders import (
     CIVIL_STATUS,
     POLICE,
     SOCIAL_INSURANCE,
