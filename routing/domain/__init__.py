@@ -1,8 +1,17 @@
 """The routing aggregate: a dossier moving between agencies along its route, pure of I/O.
 
 ``RoutedDossier`` (in ``routing.domain.dossier``) is an ``eventsourcing`` aggregate whose id is
-``RoutedDossier.create_id(code)``; ``routing.domain.model`` holds the national statuses, the step
-state and ``critical_path_limit``; ``routing.domain.errors`` the domain errors.
+``RoutedDossier.create_id(code)``; its commands and ``@event`` methods stay on the class (the
+library defines an aggregate's event classes from the methods in its own body, and names stored
+events by them: ``routing.domain.dossier:RoutedDossier.StepOpened``). What the commands use lives
+beside it:
+
+* ``model``: national statuses, step states, ``StepState``, ``critical_path_limit``;
+* ``errors``: the domain errors;
+* ``guards``: the checks a command makes before it acts, and the arguments it refuses;
+* ``assignment``: what assigning a route fixes (step records, cut-off, total limit);
+* ``dues``: due instants after pauses (``dues_after_pauses``), overdue, deadline alerts;
+* ``handoffs``: form 06's hand-off records and an agency's lateness.
 """
 
 from routing.domain.dossier import ROUTING_NAMESPACE, RoutedDossier
