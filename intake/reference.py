@@ -6,7 +6,8 @@ an unknown locality, a receiving agency that does not exist, or a procedure with
 force on the day of receipt would stall routing's consumer for every later dossier.
 
 Pure: :meth:`ReferenceData.load` reads the packaged files once per process (the HTTP
-lifespan); :func:`check_reference` only looks things up.
+lifespan) and refuses routes whose time limits are not the catalogue's
+(:mod:`intake.time_limits`); :func:`check_reference` only looks things up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from intake.catalogue import SubmissionProblem
+from intake.catalogue import Catalogue, SubmissionProblem
+from intake.time_limits import check_time_limits
 from routing.geography import Geography, GeographyError
 from routing.routes import NoRouteError, RouteBook, RouteError, plan
 
@@ -32,10 +34,14 @@ class ReferenceData:
     routes: RouteBook
 
     @classmethod
-    def load(cls) -> ReferenceData:
-        """Read and validate the packaged geography and routes (raises on bad data)."""
+    def load(cls, catalogue: Catalogue | None = None) -> ReferenceData:
+        """Read and validate the packaged geography and routes, and check that every route keeps
+        the time limit of ``catalogue`` (default: the packaged one); raises on bad data and
+        :class:`intake.time_limits.TimeLimitsDisagreeError` on a disagreement."""
         geography = Geography.load()
-        return cls(geography=geography, routes=RouteBook.load(geography=geography))
+        routes = RouteBook.load(geography=geography)
+        check_time_limits(catalogue if catalogue is not None else Catalogue.load(), routes)
+        return cls(geography=geography, routes=routes)
 
 
 def _locality_problem(reference: ReferenceData, locality_code: str, on: date) -> SubmissionProblem | None:

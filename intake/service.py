@@ -57,8 +57,8 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
         async with http_resources(app, settings, open_store(settings), "intake-api") as pool:
             codes = DossierCodes(pool, settings.database_schema)
             await codes.create_table()
-            catalogue, reference = await asyncio.gather(
-                asyncio.to_thread(Catalogue.load), asyncio.to_thread(ReferenceData.load))
+            catalogue = await asyncio.to_thread(Catalogue.load)
+            reference = await asyncio.to_thread(ReferenceData.load, catalogue)
             app.state.intake = DossierIntake(app.state.store, catalogue=catalogue, reference=reference,
                                              codes=codes, clock=clock or clock_from(settings.clock_file))
             yield

@@ -19,6 +19,9 @@ from intake.catalogue import (
     ProcedureVersion,
     check_submission,
 )
+from intake.reference import ReferenceData
+from intake.time_limits import TimeLimitsDisagreeError, check_time_limits, critical_path
+from routing.routes import DEFAULT_PATH as ROUTES_FOLDER
 from routing.routes import RouteBook
 
 SCENARIO_CODES = ("1.001193", "1.001233", "1.004227", "2.001610", "2.000488", "2.000635")
@@ -98,6 +101,58 @@ def test_every_option_a_route_can_skip_is_one_the_catalogue_lets_the_applicant_c
         procedure = catalogue.find(route.procedure_code, route.effective_from)
         assert procedure is not None, f"{route.procedure_code} {route.version} starts before the catalogue"
         assert set(route.options) <= procedure.option_keys, route.procedure_code
+
+
+def test_every_route_keeps_the_time_limit_of_the_catalogue_on_every_day_both_are_in_force(catalogue):
+    check_time_limits(catalogue, RouteBook.load())
+
+
+def test_every_packaged_route_needs_no_more_than_its_total_limit_along_its_critical_path():
+    for route in RouteBook.load().routes:
+        total = route.total_time_limit
+        assert total is not None, f"{route.procedure_code} {route.version}"
+        assert critical_path(route).value == total.value, f"{route.procedure_code} {route.version}"
+
+
+def test_a_route_whose_total_limit_differs_from_the_catalogue_is_refused_naming_both(catalogue, tmp_path):
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    target = routes / "2.001610.yaml"
+    data = yaml.safe_load((ROUTES_FOLDER / target.name).read_text(encoding="utf-8"))
+    data["versions"][0]["total_time_limit"] = {"value": 4, "unit": "working_days"}
+    write(target, data)
+
+    with pytest.raises(TimeLimitsDisagreeError) as error:
+        check_time_limits(catalogue, RouteBook.load(routes))
+
+    assert str(error.value) == (
+        "procedure 2.001610: route version '2025.01' (total limit 4 working days) disagrees with catalogue "
+        "version '2021.01' (time limit 3 working days) from 2025-01-01 to 2025-06-30")
+
+
+def test_a_route_without_a_total_is_held_to_the_catalogue_along_its_critical_path(catalogue, tmp_path):
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    target = routes / "1.004227.yaml"
+    data = yaml.safe_load((ROUTES_FOLDER / target.name).read_text(encoding="utf-8"))
+    for version in data["versions"]:
+        del version["total_time_limit"]
+    data["versions"][1]["steps"][0]["time_limit"] = {"value": 4, "unit": "working_days"}
+    write(target, data)
+
+    with pytest.raises(TimeLimitsDisagreeError, match=r"route version '2025.07' \(critical path 11 working days\) "
+                                                      r"disagrees with catalogue version '2025.07' \(time limit 10"):
+        check_time_limits(catalogue, RouteBook.load(routes))
+
+
+def test_the_reference_data_refuses_to_load_against_a_catalogue_with_another_time_limit(tmp_path):
+    path, data = copy_of_packaged_file("2.000635", tmp_path)
+    data["versions"][1]["time_limit"] = {"value": 1, "unit": "working_days"}
+    write(path, data)
+
+    with pytest.raises(TimeLimitsDisagreeError, match="procedure 2.000635: route version '2025.01' "
+                                                      r"\(total limit same working day, cut-off 15:00\)"):
+        ReferenceData.load(Catalogue.load(tmp_path))
 
 
 def test_the_birth_and_death_groups_can_be_received_before_and_after_1_july_2025(catalogue):
