@@ -1,6 +1,6 @@
 """Authentication every service shares.
 
-Each party — citizen portal, one-stop desk, agency system, postal partner, auditor — has
+Each party — citizen portal, one-stop desk, agency system, postal partner, auditor, operator — has
 its own client credentials (a client id and a high-entropy secret, stored as a SHA-256
 digest in the client list).  ``POST /v1/auth/token`` exchanges them (OAuth 2 client
 credentials grant) for a short-lived HS256 JWT carrying the party kind, its agency id and
@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 
 from services.problems import Problem
 
-PartyKind = Literal["portal", "desk", "agency", "postal", "auditor"]
+PartyKind = Literal["portal", "desk", "agency", "postal", "auditor", "operator"]
 ISSUER = "lienthong"
 AUDIENCE = "lienthong"
 CLOCK_SKEW_SECONDS = 60

@@ -5,6 +5,7 @@
     lienthong supervise [process …]      keep processes running, restarting any that exits
     lienthong up / down / status         the whole system in the background, under a supervisor
     lienthong clients add …              create credentials for a party
+    lienthong calendar list|add-day-off|add-working-day|remove   keep the working calendar
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 clients_app = typer.Typer(help="Manage the parties' client credentials.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+calendar_app = typer.Typer(
+    help="Keep the working calendar (lịch làm việc): days off and make-up working days decided during the year. "
+         "Talks to the routing service's API as an operator; every change is an event, and due times of open "
+         "steps move at once.",
+    no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
 console = Console()
 
 
@@ -83,7 +90,8 @@ def _child_specs(names: list[str]) -> list[Any]:
 
 @app.command()
 def supervise(
-    processes: Annotated[list[str] | None, typer.Argument(help=f"Some of: {', '.join(PROCESSES)} (default: all)")] = None,
+    processes: Annotated[list[str] | None,
+                         typer.Argument(help=f"Some of: {', '.join(PROCESSES)} (default: all)")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Where to record pids, restarts and logs "
                                                         "(default: the state directory of `lienthong up`)")] = None,
 ) -> None:
@@ -130,7 +138,7 @@ def up() -> None:
             task = bar.add_task(f"starting {spec.name}")
             if spec.app_factory is not None:
                 url = f"http://{_http_address(spec)}/readyz"
-                proc.wait_until(lambda: _ready(url) or not proc.is_alive(pid), timeout=90, what=url,
+                proc.wait_until(lambda url=url, pid=pid: _ready(url) or not proc.is_alive(pid), timeout=90, what=url,
                                 raise_on_timeout=False)
             if not proc.is_alive(pid):
                 console.print(proc.log_tail(logs / "supervisor.log"))
@@ -213,7 +221,7 @@ def status() -> None:
 @clients_app.command("add")
 def clients_add(
     client_id: Annotated[str, typer.Argument(help="Lower-case id, e.g. desk-h40")],
-    party: Annotated[str, typer.Option(help="portal | desk | agency | postal | auditor")],
+    party: Annotated[str, typer.Option(help="portal | desk | agency | postal | auditor | operator")],
     role: Annotated[list[str], typer.Option(help="A role, repeatable (dossier:submit, dossier:read, …)")],
     agency_id: Annotated[str | None, typer.Option(help="The party's agency electronic id")] = None,
 ) -> None:
@@ -228,6 +236,136 @@ def clients_add(
     print(f"  - client_id: {client.client_id}\n    secret_sha256: {client.secret_sha256}\n"
           f"    party: {client.party}\n    agency_id: {client.agency_id or 'null'}\n"
           f"    roles: [{', '.join(sorted(client.roles))}]")
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+def _routing_url() -> str:
+    settings = PROCESSES["routing"].load_settings()
+    return f"http://{settings.http_host}:{settings.http_port}"
+
+
+CalendarUrl = Annotated[str | None, typer.Option(
+    "--url", envvar="LIENTHONG_ROUTING_URL", help="The routing service (default: this machine's, from its settings)")]
+ClientId = Annotated[str, typer.Option(envvar="LIENTHONG_CLIENT_ID", help="The operator's client id")]
+ClientSecret = Annotated[str | None, typer.Option(
+    envvar="LIENTHONG_CLIENT_SECRET",
+    help="The operator's client secret (default: the development client list's, dev-secret-<client id>)")]
+Decision = Annotated[str, typer.Option(help="The decision's number (số hiệu văn bản), e.g. 1234/QĐ-TTg")]
+Reason = Annotated[str, typer.Option(help="Why: what the decision says of this day")]
+
+
+class _CalendarClient:
+    """The routing service's calendar API, with an operator's token."""
+
+    def __init__(self, url: str | None, client_id: str, secret: str | None) -> None:
+        import httpx
+
+        self.url = (url or _routing_url()).rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=600)
+        try:
+            answer = self.http.post("/v1/auth/token", data={
+                "grant_type": "client_credentials", "client_id": client_id,
+                "client_secret": secret if secret is not None else f"dev-secret-{client_id}"})
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach the routing service at {self.url}: {exc}")
+        if answer.status_code != 200:
+            _fail_with(answer)
+        self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.http.request(method, path, **kwargs)
+        if answer.status_code >= 400:
+            _fail_with(answer)
+        return answer.json()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(1)
+
+
+def _fail_with(answer: Any) -> None:
+    try:
+        body = answer.json()
+        message = f"{answer.status_code} {body.get('title')}: {body.get('detail') or ''}"
+        for error in body.get("errors") or []:
+            message += f"\n  {error.get('name')}: {error.get('reason')}"
+    except ValueError:
+        message = f"{answer.status_code}: {answer.text[:500]}"
+    _fail(message)
+
+
+def _change(kind: str, day: str, decision: str, reason: str, url: str | None, client_id: str,
+            secret: str | None) -> None:
+    client = _CalendarClient(url, client_id, secret)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        progress.add_task("recording the change and moving the due times of open steps…", total=None)
+        answer = client.call("POST", "/v1/routing/calendar/changes",
+                             json={"kind": kind, "date": day, "decision": decision, "reason": reason})
+    change = answer["change"]
+    console.print(f"revision {change['revision']}: {change['kind']} {change['date']} "
+                  f"({change['decision']}: {change['reason']}) by {change['by']}")
+    console.print(f"{answer['dossiers_rescheduled']} dossier(s) got new due times")
+
+
+@calendar_app.command("add-day-off")
+def calendar_add_day_off(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="A weekday, YYYY-MM-DD")],
+    decision: Decision, reason: Reason, url: CalendarUrl = None, client_id: ClientId = "operator",
+    client_secret: ClientSecret = None,
+) -> None:
+    """Declare a weekday a day off (ngày nghỉ) by a decision."""
+    _change("add_day_off", day, decision, reason, url, client_id, client_secret)
+
+
+@calendar_app.command("add-working-day")
+def calendar_add_working_day(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="A Saturday or Sunday, YYYY-MM-DD")],
+    decision: Decision, reason: Reason, url: CalendarUrl = None, client_id: ClientId = "operator",
+    client_secret: ClientSecret = None,
+) -> None:
+    """Declare a weekend day a make-up working day (ngày làm bù) by a decision."""
+    _change("add_working_day", day, decision, reason, url, client_id, client_secret)
+
+
+@calendar_app.command("remove")
+def calendar_remove(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="A day off or make-up working day, YYYY-MM-DD")],
+    decision: Decision, reason: Reason, url: CalendarUrl = None, client_id: ClientId = "operator",
+    client_secret: ClientSecret = None,
+) -> None:
+    """Give a day off or a make-up working day back its ordinary nature by a decision."""
+    _change("remove", day, decision, reason, url, client_id, client_secret)
+
+
+@calendar_app.command("list")
+def calendar_list(
+    year: Annotated[int | None, typer.Option(help="The year (default: this year)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="The calendar in force at this instant (ISO 8601 with zone)")]
+    = None,
+    url: CalendarUrl = None, client_id: ClientId = "operator", client_secret: ClientSecret = None,
+) -> None:
+    """Show a year's days off and make-up working days, and the changes operators made."""
+    client = _CalendarClient(url, client_id, secret=client_secret)
+    params: dict[str, Any] = {"as_of": as_of} if as_of else {}
+    if year is not None:
+        params["year"] = year
+    view = client.call("GET", "/v1/routing/calendar", params=params)
+    table = Table(title=f"Lịch làm việc {view['year']} (revision {view['revision']})")
+    for column in ("date", "kind", "source"):
+        table.add_column(column)
+    for entry in view["days"]:
+        table.add_row(entry["date"], entry["kind"], entry["source"])
+    console.print(table)
+    if view["changes"]:
+        changes = Table(title="Operators' changes")
+        for column in ("revision", "kind", "date", "decision", "reason", "by", "at"):
+            changes.add_column(column)
+        for c in view["changes"]:
+            changes.add_row(str(c["revision"]), c["kind"], c["date"], c["decision"], c["reason"], c["by"], c["at"])
+        console.print(changes)
 
 
 def main() -> None:

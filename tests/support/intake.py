@@ -29,6 +29,7 @@ PARTIES = {
     "other-desk": ("desk", "OTHER", ["dossier:submit", "dossier:read", "dossier:accept"]),
     "auditor": ("auditor", None, ["dossier:read", "audit:read"]),
     "agency": ("agency", "OTHER", ["dossier:read", "inbox:act"]),
+    "operator": ("operator", None, ["calendar:write"]),
 }
 
 
