@@ -90,11 +90,11 @@ def _request_supplement(app: RoutingApplication, d: RoutedDossier, c: StepAction
 
 
 def _request_payment(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
-    d.request_payment(c.step_key, c.agency_id, c.amount_vnd or 0, c.at)
+    d.request_payment(c.step_key, c.agency_id, c.amount_vnd or 0, c.at, reason=c.reason)
 
 
 def _refuse(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
-    d.refuse(c.step_key, c.agency_id, c.reason or "", c.at)
+    d.refuse(c.step_key, c.agency_id, c.reason or "", c.at, app.calendar)
 
 
 def _send_back(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:

@@ -98,6 +98,7 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
         reason=e.reason, paused_at=e.requested_at),
     D.PaymentRequested: lambda e: ClockPaused(
         dossier_code=e.dossier_code, kind="payment", step_key=e.step_key, agency_id=e.agency_id,
+        reason=getattr(e, "reason", None),  # a payment request stored before reasons were kept has none
         amount_vnd=e.amount_vnd, paused_at=e.requested_at),
     D.SupplementProvided: lambda e: ClockResumed(
         dossier_code=e.dossier_code, kind="supplement", resumed_at=e.provided_at, due_at=dict(e.dues),

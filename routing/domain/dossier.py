@@ -385,8 +385,11 @@ class RoutedDossier(Aggregate):
     ) -> None:
         self._resume(provided_at, dues, appointment_at, national_status)
 
-    def request_payment(self, step_key: str, agency_id: str, amount_vnd: int, at: datetime) -> None:
-        """Ask the citizen to pay taxes or fees at a step that may do so: status 6, the clock stops."""
+    def request_payment(
+        self, step_key: str, agency_id: str, amount_vnd: int, at: datetime, reason: str | None = None
+    ) -> None:
+        """Ask the citizen to pay taxes or fees at a step that may do so: status 6, the clock stops.
+        ``reason`` (what the payment is for) is optional, but not blank when given."""
         step = active_step(self, step_key, agency_id, at)
         require_processing(self, "request a payment")
         if not step.may_request_payment:
@@ -394,14 +397,17 @@ class RoutedDossier(Aggregate):
         if isinstance(amount_vnd, bool) or not isinstance(amount_vnd, int) or not 0 < amount_vnd <= MAX_AMOUNT_VND:
             raise InvalidCommandError(
                 f"amount_vnd must be a whole number of đồng from 1 to {MAX_AMOUNT_VND}, got {amount_vnd!r}")
+        if reason is not None:
+            require_text(reason, "reason")
         self._payment_requested(dossier_code=self.code, step_key=step_key, agency_id=agency_id, amount_vnd=amount_vnd,
-                                requested_at=at, national_status=PAYMENT_REQUESTED)
+                                requested_at=at, national_status=PAYMENT_REQUESTED, reason=reason)
 
     @event("PaymentRequested")
     def _payment_requested(
         self, dossier_code: str, step_key: str, agency_id: str, amount_vnd: int, requested_at: datetime,
-        national_status: int,
+        national_status: int, reason: str | None = None,
     ) -> None:
+        """``reason`` defaults to None: a payment request stored without one loads unchanged."""
         self._pause("payment", step_key, agency_id, requested_at, national_status)
 
     def record_payment(self, at: datetime, calendar: WorkingCalendar) -> None:
