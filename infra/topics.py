@@ -23,7 +23,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 DEFAULT_SPEC_FILE = Path(__file__).resolve().parent / "topics.yaml"
-DEAD_LETTER_TOPIC = "lienthong.dead-letters"
 LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 

@@ -3,6 +3,7 @@
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
+from shared_events.topics import DOSSIER_STATUS, INTAKE_DOSSIER_EVENTS
 
 
 class IntakeSettings(ServiceSettings):
@@ -14,6 +15,6 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8001
     database_schema: str = "intake"
     event_source: str = "/lienthong/intake"
-    events_topic: str = "lienthong.intake.dossier-events"
-    status_topic: str = "lienthong.dossier-status"
+    events_topic: str = INTAKE_DOSSIER_EVENTS
+    status_topic: str = DOSSIER_STATUS
     consumer_group: str = "intake-status"

@@ -4,7 +4,14 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
-from shared_events.topics import AGENCY_TOPIC_PREFIX, agency_inbox_topic, agency_reply_topic
+from shared_events.topics import (
+    AGENCY_TOPIC_PREFIX,
+    DOSSIER_STATUS,
+    INTAKE_DOSSIER_EVENTS,
+    ROUTING_DOSSIER_EVENTS,
+    agency_inbox_topic,
+    agency_reply_topic,
+)
 
 
 class RoutingSettings(ServiceSettings):
@@ -16,9 +23,9 @@ class RoutingSettings(ServiceSettings):
     http_port: int = 8002
     database_schema: str = "routing"
     event_source: str = "/lienthong/routing"
-    intake_topic: str = "lienthong.intake.dossier-events"
-    events_topic: str = "lienthong.routing.dossier-events"
-    status_topic: str = "lienthong.dossier-status"
+    intake_topic: str = INTAKE_DOSSIER_EVENTS
+    events_topic: str = ROUTING_DOSSIER_EVENTS
+    status_topic: str = DOSSIER_STATUS
     agency_inbox_prefix: str = AGENCY_TOPIC_PREFIX
     consumer_group: str = "routing"
     due_soon_hours: float = Field(default=4.0, gt=0, description="working hours before the due time")

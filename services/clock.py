@@ -12,9 +12,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+from shared_events.scalars import VIETNAM
+
+__all__ = ["VIETNAM", "Clock", "FileClock", "SystemClock", "clock_from"]
 
 
 class Clock(Protocol):

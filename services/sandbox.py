@@ -31,7 +31,16 @@ from pathlib import Path
 import httpx
 import yaml
 
-from shared_events.topics import agency_inbox_topic, agency_reply_topic
+from shared_events.topics import (
+    AGENCY_TOPIC_PREFIX,
+    DEAD_LETTERS,
+    DOSSIER_STATUS,
+    INTAKE_DOSSIER_EVENTS,
+    NAMESPACE,
+    ROUTING_DOSSIER_EVENTS,
+    agency_inbox_topic,
+    agency_reply_topic,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,28 +139,29 @@ class Sandbox:
     # --- names ---------------------------------------------------------------------
 
     def topic(self, name: str) -> str:
-        return f"{self.label}.{self.suffix}.{name}"
+        """This deployment's ``name``: ``lienthong.dossier-status`` is ``<label>.<suffix>.dossier-status``."""
+        return f"{self.label}.{self.suffix}.{name.removeprefix(NAMESPACE)}"
 
     @property
     def events_topic(self) -> str:
         """Intake's dossier events."""
-        return self.topic("intake.dossier-events")
+        return self.topic(INTAKE_DOSSIER_EVENTS)
 
     @property
     def status_topic(self) -> str:
-        return self.topic("dossier-status")
+        return self.topic(DOSSIER_STATUS)
 
     @property
     def dead_letter_topic(self) -> str:
-        return self.topic("dead-letters")
+        return self.topic(DEAD_LETTERS)
 
     @property
     def routing_topic(self) -> str:
-        return self.topic("routing.dossier-events")
+        return self.topic(ROUTING_DOSSIER_EVENTS)
 
     @property
     def agency_inbox_prefix(self) -> str:
-        return self.topic("agency.")
+        return self.topic(AGENCY_TOPIC_PREFIX)
 
     def agency_inbox_topic(self, agency_id: str) -> str:
         return agency_inbox_topic(agency_id, self.agency_inbox_prefix)

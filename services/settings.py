@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared_events.topics import DEAD_LETTERS
+
 DEV_SIGNING_KEY = "lienthong-development-only-signing-key-do-not-deploy"
 DEV_CLIENTS_FILE = Path(__file__).with_name("dev_clients.yaml")
 
@@ -51,7 +53,7 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(default=4, gt=0, le=64, description="PostgreSQL connections per process "
                                     "for the event store (the read side has its own, as small)")
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    dead_letter_topic: str = "lienthong.dead-letters"
+    dead_letter_topic: str = DEAD_LETTERS
     log_level: str = "INFO"
     clock_file: Path | None = None
     """Outside production only: read the current time from this file (tests move time with it)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
 
@@ -42,9 +42,9 @@ from shared_events.contracts.routing import (
     StepOpened,
     StepReturned,
 )
+from shared_events.scalars import VIETNAM
 
 C = TypeVar("C", bound=Contract)
-VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 
 def random_agency_id() -> str:

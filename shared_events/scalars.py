@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -24,6 +25,9 @@ PARTY_ID_PATTERN = r"^\S{1,128}$"
 PROCEDURE_CODE_PATTERN = r"^[0-9A-Za-z._-]{1,60}$"
 
 _RFC3339 = re.compile(RFC3339_PATTERN)
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+"""Vietnam's time zone (UTC+7, no daylight saving): days of receipt, dossier codes, working days."""
 
 EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
 """No instant a request or a message carries is earlier than this."""

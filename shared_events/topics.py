@@ -1,22 +1,26 @@
-"""Kafka topic names. Every message on them is keyed by the dossier code."""
+"""Kafka topic names: every name lienthong uses is built here. Every message is keyed by the dossier code.
 
-INTAKE_DOSSIER_EVENTS = "lienthong.intake.dossier-events"
+The fixed topics are declared (partitions, retention) in ``infra/topics.yaml``; the per-agency
+topics of stream-integrated agencies are created by routing at start-up. A deployment that shares
+a broker with others (``services.sandbox``) puts its own prefix in place of :data:`NAMESPACE`.
+"""
+
+NAMESPACE = "lienthong."
+"""What every topic name starts with."""
+
+INTAKE_DOSSIER_EVENTS = NAMESPACE + "intake.dossier-events"
 """Events the intake service publishes about the dossiers it receives (tiếp nhận hồ sơ)."""
 
-DOSSIER_STATUS = "lienthong.dossier-status"
+DOSSIER_STATUS = NAMESPACE + "dossier-status"
 """National status changes reported by routing, postal and other services (trạng thái hồ sơ)."""
 
-ROUTING_DOSSIER_EVENTS = "lienthong.routing.dossier-events"
+ROUTING_DOSSIER_EVENTS = NAMESPACE + "routing.dossier-events"
 """Routing's events: route assigned, steps opened, claimed, completed, paused, overdue (luân chuyển)."""
 
-AGENCY_INBOX = "lienthong.routing.agency-inbox"
-"""Steps handed to stream-integrated agency systems; per-agency topics are named by :func:`agency_inbox_topic`."""
+DEAD_LETTERS = NAMESPACE + "dead-letters"
+"""Messages a consumer could not process, with the reason in the headers."""
 
-AGENCY_REPLIES = "lienthong.routing.agency-replies"
-"""Actions stream-integrated agency systems take on the steps routed to them."""
-
-
-AGENCY_TOPIC_PREFIX = "lienthong.agency."
+AGENCY_TOPIC_PREFIX = NAMESPACE + "agency."
 """What every stream-integrated agency's own topics start with (a deployment may choose another)."""
 
 
@@ -30,3 +34,13 @@ def agency_reply_topic(agency_id: str, prefix: str = AGENCY_TOPIC_PREFIX) -> str
     """The reply topic of one stream-integrated agency, e.g. ``lienthong.agency.000.60.06.H40.replies``:
     only that agency writes to it, and routing checks the topic against the step's agency."""
     return f"{prefix}{agency_id}.replies"
+
+
+AGENCY_INBOX_TOPICS = agency_inbox_topic("<agency id>")
+"""The per-agency inbox topics, as a pattern (a contract's ``TOPIC`` when it travels on them)."""
+
+AGENCY_REPLY_TOPICS = agency_reply_topic("<agency id>")
+"""The per-agency reply topics, as a pattern (``AgencyActed.TOPIC``)."""
+
+FIXED_TOPICS = (INTAKE_DOSSIER_EVENTS, DOSSIER_STATUS, ROUTING_DOSSIER_EVENTS, DEAD_LETTERS)
+"""The topics the services use whose names do not depend on an agency."""

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal, get_args
-from zoneinfo import ZoneInfo
 
 import holidays
 from pydantic import ValidationError
@@ -28,8 +27,8 @@ from routing.calendar.data import (
     YearDecision,
     load_calendar_data,
 )
+from shared_events.scalars import VIETNAM
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 SAME_DAY_CUTOFF = time(15, 0)
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)

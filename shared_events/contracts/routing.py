@@ -15,7 +15,7 @@ from pydantic import Field
 from shared_events.contracts.base import Contract, Upcaster, ValueObject
 from shared_events.contracts.values import NationalStatus, SubmittedDocument
 from shared_events.scalars import AgencyId, DossierCode, LongText, ProcedureCode, ShortText, UtcDatetime
-from shared_events.topics import AGENCY_REPLIES, ROUTING_DOSSIER_EVENTS
+from shared_events.topics import AGENCY_REPLY_TOPICS, ROUTING_DOSSIER_EVENTS
 
 StepKey = ShortText
 Timeliness = Literal["early", "on_time", "late"]
@@ -193,7 +193,7 @@ class AgencyActed(Contract):
 
     TYPE: ClassVar[str] = "vn.lienthong.agency.acted"
     VERSION: ClassVar[int] = 1
-    TOPIC: ClassVar[str] = AGENCY_REPLIES
+    TOPIC: ClassVar[str] = AGENCY_REPLY_TOPICS
 
     dossier_code: DossierCode
     step_key: StepKey

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.topics import DEAD_LETTER_TOPIC, TopicSpecError, load_spec
+from infra.topics import TopicSpecError, load_spec
+from shared_events.topics import AGENCY_TOPIC_PREFIX, DEAD_LETTERS, FIXED_TOPICS
 
 FOREVER = "-1"
 DAY_MS = 24 * 60 * 60 * 1000
@@ -35,7 +36,7 @@ def test_topic_names_are_unique_and_namespaced():
 
 
 def test_the_dead_letter_topic_exists_and_keeps_records_for_ninety_days():
-    dead_letters = {topic.name: topic for topic in load_spec()}[DEAD_LETTER_TOPIC]
+    dead_letters = {topic.name: topic for topic in load_spec()}[DEAD_LETTERS]
     assert dead_letters.config["retention.ms"] == str(90 * DAY_MS)
 
 
@@ -79,3 +80,11 @@ def test_a_topic_with_an_illegal_name_is_refused(tmp_path):
 def test_a_file_without_topics_is_refused(tmp_path):
     with pytest.raises(TopicSpecError, match="declares no topics"):
         load_spec(write_spec(tmp_path, "topics: []\n"))
+
+
+def test_every_fixed_topic_the_services_use_is_declared():
+    assert set(FIXED_TOPICS) <= {topic.name for topic in load_spec()}
+
+
+def test_no_topic_is_declared_under_the_prefix_of_the_per_agency_topics_routing_creates():
+    assert not [topic.name for topic in load_spec() if topic.name.startswith(AGENCY_TOPIC_PREFIX)]
