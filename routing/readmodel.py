@@ -1,6 +1,8 @@
 """The routing read model: one row per step of every dossier, kept in the same transaction
 as the events that changed it (SQL-first; the REST inbox and the deadline timer query it), and
 one row per dossier routing could not route (``unroutable_dossiers``, with the reason).
+Each step row keeps the dossier's version and the working-calendar revision its due times were
+computed under, so the dossiers a calendar change has not reached yet can be found.
 
 :class:`RoutingRecorder` is the event store's process recorder with one addition: rows
 passed to ``save(..., inbox_rows=[...], unroutable_rows=[...])`` are upserted in the transaction that stores the
@@ -40,8 +42,17 @@ CREATE TABLE IF NOT EXISTS {schema}.inbox_steps (
     overdue_raised   boolean     NOT NULL,
     national_status  integer     NOT NULL,
     appointment_at   timestamptz,
+    dossier_version  integer     NOT NULL DEFAULT 0,
+    calendar_revision integer    NOT NULL DEFAULT 0,
     PRIMARY KEY (dossier_code, step_key)
 )"""
+ADD_CALENDAR_COLUMNS = (
+    "ALTER TABLE {schema}.inbox_steps ADD COLUMN IF NOT EXISTS dossier_version integer NOT NULL DEFAULT 0, "
+    "ADD COLUMN IF NOT EXISTS calendar_revision integer NOT NULL DEFAULT 0")
+"""Tables made before rows carried the calendar revision gain the columns (0: the seed's)."""
+CREATE_CALENDAR_INDEX = (
+    "CREATE INDEX IF NOT EXISTS inbox_steps_calendar_idx ON {schema}.inbox_steps (calendar_revision) "
+    "WHERE state IN ('open', 'claimed')")
 CREATE_INBOX_INDEX = (
     "CREATE INDEX IF NOT EXISTS inbox_steps_agency_idx ON {schema}.inbox_steps (agency_id, state, due_at)")
 
@@ -62,7 +73,7 @@ UNROUTABLE_COLUMNS = ("dossier_code", "receiving_agency_id", "procedure_code", "
 
 COLUMNS = ("dossier_code", "step_key", "step_name", "agency_id", "integration", "procedure_code", "state",
            "opening", "opened_at", "due_at", "completed_at", "timeliness", "due_soon_raised", "overdue_raised",
-           "national_status", "appointment_at")
+           "national_status", "appointment_at", "dossier_version", "calendar_revision")
 ACTIVE_STATES = ("open", "claimed")
 
 
@@ -74,6 +85,8 @@ class RoutingRecorder(PostgresProcessRecorder):
         schema = Identifier(self.datastore.schema)
         self.sql_create_statements.append(SQL(CREATE_INBOX).format(schema=schema))
         self.sql_create_statements.append(SQL(CREATE_INBOX_INDEX).format(schema=schema))
+        self.sql_create_statements.append(SQL(ADD_CALENDAR_COLUMNS).format(schema=schema))
+        self.sql_create_statements.append(SQL(CREATE_CALENDAR_INDEX).format(schema=schema))
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])
         self.sql_create_statements.append(SQL(CREATE_UNROUTABLE).format(schema=schema))
         self._upsert_unroutable = _upsert_sql(schema, "unroutable_dossiers", UNROUTABLE_COLUMNS, ("dossier_code",))
@@ -145,3 +158,19 @@ class InboxQueries:
             f"AND (due_at <= $2 OR (due_at <= $3 AND NOT due_soon_raised)) LIMIT $4",
             list(ACTIVE_STATES), now, horizon, limit)
         return [r["dossier_code"] for r in rows]
+
+    async def stale_for_calendar(self, revision: int, limit: int = 1000) -> list[str]:
+        """Dossiers with an active step whose due times were computed under a calendar revision
+        older than ``revision``."""
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT dossier_code FROM {self._table} WHERE state = ANY($1) AND calendar_revision < $2 "
+            f"LIMIT $3", list(ACTIVE_STATES), revision, limit)
+        return [r["dossier_code"] for r in rows]
+
+    async def mark_calendar_revision(self, code: str, version: int, revision: int) -> None:
+        """Record that the dossier at ``version`` is up to date with calendar ``revision`` (a
+        recomputation that moved nothing). A dossier saved since, at another version, is left for
+        the next round."""
+        await self._pool.execute(
+            f"UPDATE {self._table} SET calendar_revision = $3 WHERE dossier_code = $1 AND dossier_version = $2 "
+            f"AND calendar_revision < $3", code, version, revision)

@@ -133,6 +133,7 @@ class RoutedDossier(Aggregate):
         self.appointment_at: datetime | None = None
         self.original_appointment_at: datetime | None = None
         self.new_appointment_at: datetime | None = None
+        self.appointment_changes: list[dict[str, Any]] = []
         self.pauses: list[dict[str, Any]] = []
         self.steps: dict[str, StepState] = {}
         self.handoffs: list[dict[str, Any]] = []
@@ -438,6 +439,52 @@ class RoutedDossier(Aggregate):
             self.steps[key].due_at = due
         self.appointment_at = appointment_at
         self.national_status = status
+
+    # --- a changed working calendar -------------------------------------------------------------
+
+    def reschedule(self, calendar: WorkingCalendar, *, decision: str, reason: str, at: datetime) -> None:
+        """The working calendar changed (now at ``calendar.revision``, last by ``decision``): every
+        open step's due and the appointment are counted again on it, with the dossier's pauses, and
+        what moved is recorded with its old and new values (``DueTimesRecomputed``). Closed steps
+        never change; a paused dossier (its dues are counted when the clock runs again), one not
+        yet routed and a closed one record nothing. The apology's new appointment is the agency's
+        own date and stays."""
+        require_aware(at, "at")
+        if self.closed or self.route_version is None or self.national_status != PROCESSING:
+            return
+        dues = dues_after_pauses(self, calendar, at)
+        steps = [
+            {"step_key": step.key, "agency_id": step.agency_id, "integration": step.integration,
+             "opening": step.openings, "previous_due_at": step.due_at, "due_at": dues.steps[step.key]}
+            for step in self.open_steps()
+            if dues.steps.get(step.key) is not None and step.due_at is not None and dues.steps[step.key] != step.due_at
+        ]
+        moved_appointment = self.appointment_at is not None and dues.appointment_at not in (None, self.appointment_at)
+        if not steps and not moved_appointment:
+            return
+        self._due_times_recomputed(
+            dossier_code=self.code, calendar_revision=calendar.revision, decision=decision, reason=reason,
+            steps=steps, previous_appointment_at=self.appointment_at if moved_appointment else None,
+            appointment_at=dues.appointment_at if moved_appointment else None, recomputed_at=at)
+
+    @event("DueTimesRecomputed")
+    def _due_times_recomputed(
+        self, dossier_code: str, calendar_revision: int, decision: str, reason: str, steps: list[dict[str, Any]],
+        previous_appointment_at: datetime | None, appointment_at: datetime | None, recomputed_at: datetime,
+    ) -> None:
+        for change in steps:
+            step = self.steps[change["step_key"]]
+            step.due_at = change["due_at"]
+            step.due_changes.append({"previous_due_at": change["previous_due_at"], "due_at": change["due_at"],
+                                     "calendar_revision": calendar_revision, "decision": decision,
+                                     "changed_at": recomputed_at})
+            if change["due_at"] > change["previous_due_at"] and change["due_at"] > recomputed_at:
+                step.due_soon_raised = step.overdue_raised = False  # raised again against the new due
+        if appointment_at is not None:
+            self.appointment_changes.append({"previous_appointment_at": previous_appointment_at,
+                                             "appointment_at": appointment_at, "calendar_revision": calendar_revision,
+                                             "decision": decision, "changed_at": recomputed_at})
+            self.appointment_at = appointment_at
 
     # --- ending the processing ------------------------------------------------------------------
 

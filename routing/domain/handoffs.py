@@ -18,12 +18,13 @@ def handoff(step: StepState, outcome: str, ended_at: datetime | None, timeliness
     ``step_key, name, agency_id, opening, opened_at, due_at``; ``completed_at`` when the agency
     handed it on (completed, sent back or refused; None when closed by a withdrawal or stop),
     ``timeliness`` (early | on_time | late | None) and ``outcome`` (completed | sent_back |
-    refused | closed).
+    refused | closed), and ``due_changes``: how working-calendar changes moved the due while the
+    step was open (old and new values, the decision).
     """
     return {
         "step_key": step.key, "name": step.name, "agency_id": step.agency_id, "opening": step.openings,
         "opened_at": step.opened_at, "due_at": step.due_at, "completed_at": ended_at,
-        "timeliness": timeliness, "outcome": outcome,
+        "timeliness": timeliness, "outcome": outcome, "due_changes": [dict(c) for c in step.due_changes],
     }
 
 

@@ -85,6 +85,9 @@ class StepState:
     due_soon_raised: bool = False
     overdue_raised: bool = False
     openings: int = 0
+    due_changes: list[dict[str, Any]] = field(default_factory=list)
+    """How a working-calendar change moved this opening's due: ``{previous_due_at, due_at,
+    calendar_revision, decision, changed_at}``, oldest first."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StepState:
@@ -115,6 +118,7 @@ class StepState:
         self.opened_at, self.due_at, self.openings = opened_at, due_at, opening
         self.claimed_by = self.completed_at = self.timeliness = None
         self.result_documents = []
+        self.due_changes = []
         self.due_soon_raised = self.overdue_raised = False
 
     def as_dict(self) -> dict[str, Any]:
