@@ -130,7 +130,8 @@ def inbox_rows(dossier: RoutedDossier) -> list[dict[str, Any]]:
             "opened_at": step.opened_at, "due_at": step.due_at, "completed_at": step.completed_at,
             "timeliness": step.timeliness, "due_soon_raised": step.due_soon_raised,
             "overdue_raised": step.overdue_raised, "national_status": dossier.national_status,
-            "appointment_at": dossier.current_appointment_at,
+            "appointment_at": dossier.current_appointment_at, "dossier_version": dossier.version,
+            "calendar_revision": getattr(dossier, "calendar_revision", 0),
         })
     return rows
 

@@ -58,7 +58,8 @@ def test_a_weekend_day_declared_a_make_up_working_day_becomes_a_working_day() ->
 def test_removing_a_day_off_or_a_make_up_day_gives_the_day_back_its_ordinary_nature() -> None:
     added = [change(1, ChangeKind.ADD_DAY_OFF, date(2026, 12, 7)), change(2, ChangeKind.ADD_WORKING_DAY,
                                                                          date(2026, 12, 12))]
-    removed = [*added, change(3, ChangeKind.REMOVE, date(2026, 12, 7)), change(4, ChangeKind.REMOVE, date(2026, 12, 12))]
+    removed = [*added, change(3, ChangeKind.REMOVE, date(2026, 12, 7)),
+               change(4, ChangeKind.REMOVE, date(2026, 12, 12))]
 
     calendar = calendar_in_force(SEED, removed)
 
