@@ -14,9 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
-from routing.api import dossiers as dossiers_router
-from routing.api import inbox as inbox_router
-from routing.api import unroutable as unroutable_router
+from routing.api.dossiers import router as dossiers_router
+from routing.api.inbox import router as inbox_router
+from routing.api.unroutable import router as unroutable_router
 from routing.application import RoutingApplication
 from routing.outbound import outbound_mapper
 from routing.reactions import Reactions, ReplyPolicy

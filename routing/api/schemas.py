@@ -1,0 +1,132 @@
+"""The bodies routing's HTTP API reads and answers with, and the dossier's view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing.domain import MAX_AMOUNT_VND, RoutedDossier
+from shared_events import SubmittedDocument
+from shared_events.scalars import UtcDatetime
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[SubmittedDocument] = Field(default=[], max_length=50, description="Kết quả giải quyết")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class PaymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_vnd: int = Field(gt=0, le=MAX_AMOUNT_VND)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Apology(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=2000)
+    new_appointment_at: UtcDatetime
+
+
+class Supplement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[SubmittedDocument] = Field(min_length=1, max_length=50)
+
+
+# --- answers ---------------------------------------------------------------------------------------
+
+
+class InboxItem(BaseModel):
+    """One step routed to the calling agency."""
+
+    dossier_code: str
+    step_key: str
+    step_name: str
+    procedure_code: str
+    state: str
+    opening: int
+    opened_at: datetime | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    timeliness: str | None
+    due_soon: bool
+    overdue: bool
+    national_status: int
+    appointment_at: datetime | None
+
+
+class StepView(BaseModel):
+    key: str
+    name: str
+    role: str
+    agency_id: str | None
+    integration: str | None
+    state: str
+    opening: int
+    opened_at: datetime | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    timeliness: str | None
+    overdue: bool
+
+
+class RoutedDossierView(BaseModel):
+    """The dossier's route: status, appointment date(s), and every step."""
+
+    code: str
+    procedure_code: str
+    route_version: str | None
+    national_status: int
+    received_at: datetime
+    processing_started_at: datetime | None
+    appointment_at: datetime | None
+    original_appointment_at: datetime | None
+    new_appointment_at: datetime | None
+    steps: list[StepView]
+
+
+class ControlSheetRow(BaseModel):
+    """One hand-off of form 06 (phiếu kiểm soát quá trình giải quyết hồ sơ)."""
+
+    step_key: str
+    name: str
+    agency_id: str
+    opening: int
+    outcome: str | None = None
+    opened_at: datetime | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    timeliness: str | None
+
+
+class UnroutableDossier(BaseModel):
+    """A dossier routing could not route (no route in force on the day of receipt, an unknown
+    locality, no agency for a role), with the reason; it keeps its status until someone acts."""
+
+    dossier_code: str
+    receiving_agency_id: str
+    procedure_code: str
+    locality_code: str
+    received_at: datetime
+    reason: str
+    detected_at: datetime
+    national_status: int
+
+
+def to_view(dossier: RoutedDossier) -> RoutedDossierView:
+    return RoutedDossierView(
+        code=dossier.code, procedure_code=dossier.procedure_code, route_version=dossier.route_version,
+        national_status=dossier.national_status, received_at=dossier.received_at,
+        processing_started_at=dossier.processing_started_at, appointment_at=dossier.appointment_at,
+        original_appointment_at=dossier.original_appointment_at, new_appointment_at=dossier.new_appointment_at,
+        steps=[StepView(key=s.key, name=s.name, role=s.role, agency_id=s.agency_id, integration=s.integration,
+                        state=s.state, opening=s.openings, opened_at=s.opened_at, due_at=s.due_at,
+                        completed_at=s.completed_at, timeliness=s.timeliness, overdue=s.overdue_raised)
+               for s in dossier.steps.values()])
