@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +33,7 @@ from intake.domain import Dossier, DossierStateError
 from services.auth import Principal, require_role
 from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
-from services.problems import InvalidParam, Problem
+from services.problems import CHASSIS_ERRORS, ErrorTable, InvalidParam, Problem, ProblemType
 from shared_events import Applicant, NationalStatus, ResultDelivery, SubmittedDocument
 from shared_events.scalars import AGENCY_ID_PATTERN, LOCALITY_CODE_PATTERN
 
@@ -184,37 +184,26 @@ def to_public(view: DossierView) -> DossierPublic:
     )
 
 
-def _rejected(exc: SubmissionRejectedError) -> Problem:
-    errors = [InvalidParam(name=p.field, code=p.code, reason=p.message_vi) for p in exc.problems]
-    return Problem(422, "validation-failed", "Hồ sơ không hợp lệ", f"{len(errors)} lỗi trong hồ sơ", errors=errors)
+def _invalid_fields(exc: Exception) -> list[InvalidParam]:
+    assert isinstance(exc, SubmissionRejectedError)
+    return [InvalidParam(name=p.field, code=p.code, reason=p.message_vi) for p in exc.problems]
 
 
-_PROBLEMS: dict[type[Exception], Callable[[Any], Problem]] = {
-    SubmissionRejectedError: _rejected,
-    NotEntitledError: lambda exc: Problem(
+INTAKE_ERRORS = CHASSIS_ERRORS | ErrorTable({
+    SubmissionRejectedError: ProblemType(
+        422, "validation-failed", "Hồ sơ không hợp lệ",
+        detail=lambda exc: f"{len(_invalid_fields(exc))} lỗi trong hồ sơ", errors=_invalid_fields),
+    NotEntitledError: ProblemType(
         403, "forbidden", "Không có quyền",
-        "Bên gọi không được thực hiện thao tác này với hồ sơ hoặc thay mặt cơ quan khác"),
-    DossierNotFoundError: lambda exc: Problem(404, "dossier-not-found", "Không tìm thấy hồ sơ",
-                                              f"Không có hồ sơ mã {exc}"),
-    IdempotencyKeyReusedError: lambda exc: Problem(
+        detail=lambda exc: "Bên gọi không được thực hiện thao tác này với hồ sơ hoặc thay mặt cơ quan khác"),
+    DossierNotFoundError: ProblemType(
+        404, "dossier-not-found", "Không tìm thấy hồ sơ", detail=lambda exc: f"Không có hồ sơ mã {exc}"),
+    IdempotencyKeyReusedError: ProblemType(
         422, "idempotency-key-reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
-        "Khóa này đã được dùng cho một hồ sơ có nội dung khác"),
-    DossierStateError: lambda exc: Problem(409, "dossier-state-conflict", "Trạng thái hồ sơ không cho phép", str(exc)),
-    ConcurrentChangeError: lambda exc: Problem(
-        409, "concurrent-change", "Hồ sơ đang được thay đổi đồng thời",
-        "Hồ sơ vừa được thay đổi nhiều lần cùng lúc; vui lòng tải lại và thử lại"),
-}
-
-T = TypeVar("T")
-
-
-async def _answer(use_case: Awaitable[T]) -> T:
-    """Await ``use_case``, turning the use cases' errors into problems."""
-    try:
-        return await use_case
-    except tuple(_PROBLEMS) as exc:
-        translate = next(f for kind, f in _PROBLEMS.items() if isinstance(exc, kind))
-        raise translate(exc) from None
+        detail=lambda exc: "Khóa này đã được dùng cho một hồ sơ có nội dung khác"),
+    DossierStateError: ProblemType(409, "dossier-state-conflict", "Trạng thái hồ sơ không cho phép"),
+})
+"""What each error of intake's use cases becomes over HTTP (the chassis' ``concurrent-change`` included)."""
 
 
 def _located(view: DossierView, response: Response) -> DossierPublic:
@@ -230,9 +219,7 @@ router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 @router.post(
     "", status_code=201, response_model=DossierPublic,
-    responses={401: {"description": "Not authenticated"},
-               403: {"description": "Not a submitter, or a desk submitting for another agency"},
-               422: {"description": "Invalid submission (every problem listed)"}},
+    responses=INTAKE_ERRORS.responses(NotEntitledError, SubmissionRejectedError, IdempotencyKeyReusedError),
 )
 async def submit_dossier(body: DossierCreate, response: Response, principal: Submitter, intake: Intake,
                          key: IdempotencyKey) -> DossierPublic:
@@ -247,37 +234,40 @@ async def submit_dossier(body: DossierCreate, response: Response, principal: Sub
     request returns the first result (header ``Idempotent-Replayed: true``) instead of creating
     a second dossier; reusing a key for a different request is a 422.
     """
-    view = await _answer(intake.submit(to_command(body, key), principal, correlation_id_var.get()))
+    with INTAKE_ERRORS.translating():
+        view = await intake.submit(to_command(body, key), principal, correlation_id_var.get())
     return _located(view, response)
 
 
 @router.get("/{code}", response_model=DossierPublic,
-            responses={403: {"description": "The caller lacks the dossier:read role"},
-                       404: {"description": "Unknown code, or a dossier the caller may not see (the same answer)"}})
+            responses=INTAKE_ERRORS.responses(DossierNotFoundError))
 async def get_dossier(code: Code, principal: Reader, intake: Intake) -> DossierPublic:
     """A dossier's current state, national status code, withdrawal state and history."""
-    return to_public(await _answer(intake.read(code, principal)))
+    with INTAKE_ERRORS.translating():
+        return to_public(await intake.read(code, principal))
 
 
 @router.post("/{code}/acceptance", response_model=DossierPublic,
-             responses={403: {"description": "Not this desk"}, 404: {},
-                        409: {"description": "Not in status 1, a withdrawal is pending, or a concurrent change"}})
+             responses=INTAKE_ERRORS.responses(NotEntitledError, DossierNotFoundError, DossierStateError,
+                                               ConcurrentChangeError))
 async def accept_dossier(code: Code, principal: Acceptor, intake: Intake) -> DossierPublic:
     """Accept an online or postal dossier after checking it (status 1 → 2)."""
-    return to_public(await _answer(intake.accept(code, principal, correlation_id_var.get())))
+    with INTAKE_ERRORS.translating():
+        return to_public(await intake.accept(code, principal, correlation_id_var.get()))
 
 
 @router.post("/{code}/refusal", response_model=DossierPublic,
-             responses={403: {"description": "Not this desk"}, 404: {},
-                        409: {"description": "Not in status 1, a withdrawal is pending, or a concurrent change"}})
+             responses=INTAKE_ERRORS.responses(NotEntitledError, DossierNotFoundError, DossierStateError,
+                                               ConcurrentChangeError))
 async def refuse_dossier(code: Code, body: Refusal, principal: Acceptor, intake: Intake) -> DossierPublic:
     """Refuse a dossier at intake with a reason (status 1 → 3, form 03)."""
-    return to_public(await _answer(intake.refuse(code, principal, body.reason, correlation_id_var.get())))
+    with INTAKE_ERRORS.translating():
+        return to_public(await intake.refuse(code, principal, body.reason, correlation_id_var.get()))
 
 
 @router.post("/{code}/withdrawal", status_code=202, response_model=DossierPublic,
-             responses={403: {"description": "Neither the submitter nor the receiving desk"}, 404: {},
-                        409: {"description": "Refused at intake, withdrawn, stopped, done or returned"}})
+             responses=INTAKE_ERRORS.responses(NotEntitledError, DossierNotFoundError, DossierStateError,
+                                               ConcurrentChangeError))
 async def withdraw_dossier(code: Code, body: Withdrawal, principal: Submitter, intake: Intake) -> DossierPublic:
     """The applicant asks to withdraw the dossier (rút hồ sơ): through its submitter or the desk.
 
@@ -286,4 +276,5 @@ async def withdraw_dossier(code: Code, body: Withdrawal, principal: Submitter, i
     Refused with 409 when intake knows the dossier is refused at intake (3), withdrawn (7),
     stopped (8), done (9) or returned (10).
     """
-    return to_public(await _answer(intake.request_withdrawal(code, principal, body.reason, correlation_id_var.get())))
+    with INTAKE_ERRORS.translating():
+        return to_public(await intake.request_withdrawal(code, principal, body.reason, correlation_id_var.get()))
