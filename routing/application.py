@@ -30,12 +30,14 @@ from eventsourcing.persistence import Recording, Tracking
 from pydantic import ValidationError
 
 from routing.calendar import WorkingCalendar
+from routing.calendar_keeping import CalendarKeeping
 from routing.domain import InvalidCommandError, RoutedDossier
 from routing.geography import Geography, GeographyError
 from routing.outbound import status_change, to_contract
 from routing.routes import RouteBook, RouteError, plan
 from services.clock import VIETNAM
 from services.eventstore import TrackingApplication, retry_on_conflict
+from shared_events.contracts.values import NationalStatus
 
 
 class RoutedDossierNotFoundError(Exception):
@@ -168,8 +170,21 @@ def ensure_publishable(dossier: RoutedDossier) -> None:
             raise InvalidCommandError(f"{type(pending).__name__} cannot be published ({problems})") from None
 
 
-class RoutingApplication(TrackingApplication):
-    """Routes accepted dossiers from agency to agency and keeps every hand-off."""
+@dataclass(frozen=True)
+class Rescheduled:
+    """What rescheduling one dossier did: whether its dues moved, at which version, under which revision."""
+
+    code: str
+    moved: bool
+    version: int
+    calendar_revision: int
+
+
+class RoutingApplication(CalendarKeeping, TrackingApplication):
+    """Routes accepted dossiers from agency to agency and keeps every hand-off.
+
+    ``calendar`` (the seed) is the packaged working calendar unless given; the calendar in force
+    is the seed with the operators' changes (:class:`routing.calendar_keeping.CalendarKeeping`)."""
 
     name = "RoutingDossiers"
 
@@ -182,7 +197,7 @@ class RoutingApplication(TrackingApplication):
         super().__init__(env=env)
         self.geography = geography or Geography.load()
         self.routes = routes or RouteBook.load(geography=self.geography)
-        self.calendar = calendar or WorkingCalendar.default()
+        self._keep_calendar(calendar or WorkingCalendar.default())
         self.conflict_attempts = conflict_attempts
 
     # -- persistence ---------------------------------------------------------------
@@ -195,10 +210,14 @@ class RoutingApplication(TrackingApplication):
                           unroutable_rows=[row for d in objs for row in unroutable_rows(d)])
 
     def dossier(self, code: str) -> RoutedDossier:
+        """The dossier, stamped with the calendar revision in force as it was loaded (its inbox rows
+        keep it: dues computed from here on are computed under that revision or a later one)."""
         try:
-            return self.repository.get(RoutedDossier.create_id(code=code))
+            dossier: RoutedDossier = self.repository.get(RoutedDossier.create_id(code=code))
         except AggregateNotFoundError:
             raise RoutedDossierNotFoundError(code) from None
+        dossier.calendar_revision = self.calendar.revision  # type: ignore[attr-defined]
+        return dossier
 
     def find(self, code: str) -> RoutedDossier | None:
         try:
@@ -229,7 +248,8 @@ class RoutingApplication(TrackingApplication):
             code=code, procedure_code=procedure_code, locality_code=locality_code,
             receiving_agency_id=receiving_agency_id, channel=channel, result_delivery_method=result_delivery_method,
             options=list(options), received_at=received_at, national_status=national_status)
-        if national_status == 2:
+        dossier.calendar_revision = self.calendar.revision  # type: ignore[attr-defined]
+        if national_status == NationalStatus.ACCEPTED:
             self._start(dossier, received_at)
         return self._checked(dossier, trace)
 
@@ -317,6 +337,22 @@ class RoutingApplication(TrackingApplication):
                 return None
             self.save_dossier(self._checked(dossier, Trace()))
             return dossier
+        return retry_on_conflict(attempt, attempts=self.conflict_attempts)
+
+    def reschedule(self, code: str, at: datetime) -> Rescheduled:
+        """Count the dossier's open dues and appointment again on the calendar in force and save what
+        moved (``DueTimesRecomputed``, named after the latest change)."""
+        def attempt() -> Rescheduled:
+            dossier = self.dossier(code)
+            calendar, latest = self.calendar, self.latest_change()
+            dossier.calendar_revision = calendar.revision  # type: ignore[attr-defined]
+            before = dossier.version
+            if latest is not None:
+                dossier.reschedule(calendar, decision=latest.decision, reason=latest.reason, at=at)
+            if dossier.version == before:
+                return Rescheduled(code, False, dossier.version, calendar.revision)
+            self.save_dossier(self._checked(dossier, Trace()))
+            return Rescheduled(code, True, dossier.version, calendar.revision)
         return retry_on_conflict(attempt, attempts=self.conflict_attempts)
 
     # -- helpers -------------------------------------------------------------------------

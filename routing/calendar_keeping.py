@@ -131,7 +131,11 @@ async def reschedule_open_dossiers(store: EventStore[Any], queries: InboxQueries
             return moved
         for code in codes:
             try:
-                moved += await store.call(app.reschedule, code, clock.now()) is not None
+                outcome = await store.call(app.reschedule, code, clock.now())
+                if outcome.moved:
+                    moved += 1
+                else:
+                    await queries.mark_calendar_revision(code, outcome.version, outcome.calendar_revision)
             except Exception as exc:
                 if is_infrastructure_error(exc):
                     raise
