@@ -14,10 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
+from routing.api.calendar import router as calendar_router
 from routing.api.dossiers import router as dossiers_router
 from routing.api.inbox import router as inbox_router
 from routing.api.unroutable import router as unroutable_router
 from routing.application import RoutingApplication
+from routing.calendar_keeping import reschedule_open_dossiers
 from routing.outbound import outbound_mapper
 from routing.reactions import Reactions, ReplyPolicy
 from routing.readmodel import InboxQueries
@@ -72,7 +74,8 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
             yield
 
     return create_service_app(title="lienthong routing", description=DESCRIPTION, settings=settings,
-                              lifespan=lifespan, routers=[inbox_router, dossiers_router, unroutable_router])
+                              lifespan=lifespan, routers=[inbox_router, dossiers_router, unroutable_router,
+                                       calendar_router])
 
 
 async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str]) -> None:
@@ -136,7 +139,9 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
 
 
 async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
-    """Raise due-soon and overdue events as time passes (by the injected clock).
+    """Raise due-soon and overdue events as time passes (by the injected clock), and finish moving
+    the dues of any dossier a working-calendar change has not reached yet (after a crash, or a
+    dossier changed under the old calendar while the change was made).
 
     Survives outages: start-up waits for PostgreSQL, and a sweep failing because PostgreSQL
     (or anything else the infrastructure provides) is unavailable is retried with capped
@@ -155,6 +160,7 @@ async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
         throttled = ThrottledLog(log)
         while not stop.is_set():
             try:
+                await reschedule_open_dossiers(store, queries, clock)
                 await check_deadlines_once(store, queries, clock, window)
             except Exception as exc:
                 if not is_infrastructure_error(exc):
