@@ -30,6 +30,7 @@ from intake.application import (
     SubmitDossier,
 )
 from intake.domain import Dossier, DossierStateError
+from services.access import readable
 from services.auth import Principal, require_role
 from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
@@ -137,7 +138,6 @@ Intake = Annotated[DossierIntake, Depends(_intake)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 Code = Annotated[str, Path(min_length=1, max_length=DOSSIER_CODE_MAX_LENGTH, description="Mã hồ sơ")]
 Submitter = Annotated[Principal, Depends(require_role("dossier:submit"))]
-Reader = Annotated[Principal, Depends(require_role("dossier:read"))]
 Acceptor = Annotated[Principal, Depends(require_role("dossier:accept"))]
 
 
@@ -239,12 +239,23 @@ async def submit_dossier(body: DossierCreate, response: Response, principal: Sub
     return _located(view, response)
 
 
+async def _read(request: Request, principal: Principal, code: str) -> DossierView:
+    return await _intake(request).read(code, principal)
+
+
+ReadableDossier = Annotated[DossierView, Depends(readable(
+    _read, reader=require_role("dossier:read"), hidden=(DossierNotFoundError,),
+    not_found=lambda code: INTAKE_ERRORS.problem(DossierNotFoundError(code)),
+    code=Path(min_length=1, max_length=DOSSIER_CODE_MAX_LENGTH, description="Mã hồ sơ"),
+))]
+"""The dossier of the path's code and its history, for a caller entitled to read it (404 otherwise)."""
+
+
 @router.get("/{code}", response_model=DossierPublic,
             responses=INTAKE_ERRORS.responses(DossierNotFoundError))
-async def get_dossier(code: Code, principal: Reader, intake: Intake) -> DossierPublic:
+async def get_dossier(view: ReadableDossier) -> DossierPublic:
     """A dossier's current state, national status code, withdrawal state and history."""
-    with INTAKE_ERRORS.translating():
-        return to_public(await intake.read(code, principal))
+    return to_public(view)
 
 
 @router.post("/{code}/acceptance", response_model=DossierPublic,
