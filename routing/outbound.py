@@ -40,18 +40,19 @@ def outbound_mapper(settings: RoutingSettings) -> Callable[[Any], list[Outbound]
     (:func:`routing.application.stamp`)."""
 
     def to_outbound(e: Any) -> list[Outbound]:
-        trace = {"correlation_id": getattr(e, "correlation_id", None), "causation_id": getattr(e, "causation_id", None)}
+        correlation_id, causation_id = getattr(e, "correlation_id", None), getattr(e, "causation_id", None)
         records = []
         contract = to_contract(e)
         if contract is not None:
-            records.append(Outbound(contract, e.dossier_code, **trace))
+            records.append(Outbound(contract, e.dossier_code, correlation_id, causation_id))
         status = status_change(e)
         if status is not None:
-            records.append(Outbound(status, e.dossier_code, topic=settings.status_topic, discriminator=STATUS_RECORD,
-                                    **trace))
-        if isinstance(e, D.StepOpened) and e.integration == "kafka":
-            records.append(Outbound(contract, e.dossier_code, topic=settings.agency_inbox_topic(e.agency_id),
-                                    discriminator=AGENCY_INBOX_RECORD, **trace))
+            records.append(Outbound(status, e.dossier_code, correlation_id, causation_id,
+                                    topic=settings.status_topic, discriminator=STATUS_RECORD))
+        agency_id = agency_inbox_of(e)
+        if contract is not None and agency_id is not None:
+            records.append(Outbound(contract, e.dossier_code, correlation_id, causation_id,
+                                    topic=settings.agency_inbox_topic(agency_id), discriminator=AGENCY_INBOX_RECORD))
         return records
 
     return to_outbound
@@ -131,6 +132,19 @@ def to_contract(e: Any) -> Any:
     return None if make is None else make(e)
 
 
+AGENCY_INBOX_OF: dict[type, Callable[[Any], str | None]] = {
+    D.StepOpened: lambda e: e.agency_id if e.integration == "kafka" else None,
+}
+"""Stored event types that also go to an agency's inbox topic, and which agency's (None: none):
+a step opened for a stream-integrated agency."""
+
+
+def agency_inbox_of(e: Any) -> str | None:
+    """The agency whose inbox topic also gets the event's routing contract (None for most events)."""
+    agency_of = AGENCY_INBOX_OF.get(type(e))
+    return None if agency_of is None else agency_of(e)
+
+
 STATUS_TIME: dict[type, str] = {
     D.RouteAssigned: "assigned_at", D.SupplementRequested: "requested_at", D.SupplementProvided: "provided_at",
     D.PaymentRequested: "requested_at", D.PaymentReceived: "paid_at", D.StepRefused: "refused_at",
@@ -141,15 +155,22 @@ STATUS_TIME: dict[type, str] = {
 field saying when. ``ClosedAtIntake`` is absent on purpose: status 3 is intake's."""
 
 
-def status_change(e: Any) -> DossierStatusChanged | DossierWithdrawalDeclined | None:
-    """The status-topic record of a stored event: a change of a status routing owns, or the
-    decline of a withdrawal request (the status kept)."""
-    if isinstance(e, D.WithdrawalDeclined):
-        return DossierWithdrawalDeclined(dossier_code=e.dossier_code, national_status=e.national_status,
-                                         reason=e.reason, declined_at=e.declined_at)
-    at = STATUS_TIME.get(type(e))
-    if at is None:
-        return None
-    return DossierStatusChanged(
+def _status_changed(at: str) -> Callable[[Any], DossierStatusChanged]:
+    return lambda e: DossierStatusChanged(
         dossier_code=e.dossier_code, national_status=e.national_status, reason=getattr(e, "reason", None),
         changed_by_agency_id=getattr(e, "agency_id", None), changed_at=getattr(e, at))
+
+
+STATUS_OF: dict[type, Callable[[Any], DossierStatusChanged | DossierWithdrawalDeclined]] = {
+    **{event_type: _status_changed(at) for event_type, at in STATUS_TIME.items()},
+    D.WithdrawalDeclined: lambda e: DossierWithdrawalDeclined(
+        dossier_code=e.dossier_code, national_status=e.national_status, reason=e.reason, declined_at=e.declined_at),
+}
+"""The status-topic record of each stored event type that has one: a change of a status routing
+owns (:data:`STATUS_TIME`), or the decline of a withdrawal request (the status kept)."""
+
+
+def status_change(e: Any) -> DossierStatusChanged | DossierWithdrawalDeclined | None:
+    """The status-topic record of a stored event (None for events that change no status routing owns)."""
+    make = STATUS_OF.get(type(e))
+    return None if make is None else make(e)

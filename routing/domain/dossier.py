@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -95,6 +95,29 @@ class RoutedDossier(Aggregate):
         options: list[str]
         received_at: datetime
         national_status: int
+
+    if TYPE_CHECKING:  # defined by the library from the @event methods below; named here for type checkers
+        RouteAssigned: ClassVar[type[Any]]
+        StepOpened: ClassVar[type[Any]]
+        StepClaimed: ClassVar[type[Any]]
+        StepCompleted: ClassVar[type[Any]]
+        ResultReady: ClassVar[type[Any]]
+        SupplementRequested: ClassVar[type[Any]]
+        SupplementProvided: ClassVar[type[Any]]
+        PaymentRequested: ClassVar[type[Any]]
+        PaymentReceived: ClassVar[type[Any]]
+        StepRefused: ClassVar[type[Any]]
+        StepSentBack: ClassVar[type[Any]]
+        Withdrawn: ClassVar[type[Any]]
+        Stopped: ClassVar[type[Any]]
+        StepDueSoon: ClassVar[type[Any]]
+        StepOverdue: ClassVar[type[Any]]
+        ApologyIssued: ClassVar[type[Any]]
+        ResultHandedOver: ClassVar[type[Any]]
+        RoutingImpossible: ClassVar[type[Any]]
+        ClosedAtIntake: ClassVar[type[Any]]
+        WithdrawalDeclined: ClassVar[type[Any]]
+        DueTimesRecomputed: ClassVar[type[Any]]
 
     @staticmethod
     def create_id(code: str, **_: Any) -> UUID:
