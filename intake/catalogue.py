@@ -16,8 +16,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from services.datafiles import DataFileError, read_mapping, validated, yaml_files
 
 Channel = Literal["desk", "online", "post"]
 ResultDelivery = Literal["desk", "post"]
@@ -149,13 +150,12 @@ class ProcedureVersion(_Frozen):
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
 
-class CatalogueError(Exception):
+class CatalogueError(DataFileError):
     """The catalogue data is invalid; ``source`` names the file (or code) at fault."""
 
-    def __init__(self, source: str, reason: str) -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
+    @property
+    def source(self) -> str:
+        return self.file
 
 
 class _ProcedureFile(_Frozen):
@@ -179,15 +179,13 @@ def _period_problem(versions: Sequence[ProcedureVersion]) -> str | None:
 
 
 def _read_file(path: Path) -> list[ProcedureVersion]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        parsed = _ProcedureFile.model_validate(raw)
-        versions = [
-            ProcedureVersion.model_validate({**v, "code": parsed.code, "code_source": parsed.code_source})
-            for v in parsed.versions
-        ]
-    except (OSError, yaml.YAMLError, ValidationError) as error:
-        raise CatalogueError(path.name, str(error)) from error
+    raw = read_mapping(path, error=CatalogueError, name=path.name)
+    parsed = validated(_ProcedureFile, raw, file=path.name, label="procedure", error=CatalogueError)
+    versions = [
+        validated(ProcedureVersion, {**v, "code": parsed.code, "code_source": parsed.code_source},
+                  file=path.name, label=f"version {v.get('version')!r}", error=CatalogueError)
+        for v in parsed.versions
+    ]
     if path.stem != parsed.code:
         raise CatalogueError(path.name, f"file name does not match code {parsed.code}")
     if problem := _period_problem(versions):
@@ -216,11 +214,9 @@ class Catalogue:
 
         Raises :class:`CatalogueError` naming the first bad file and the reason."""
         folder = Path(path) if path is not None else DEFAULT_FOLDER
-        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-        if not files:
-            raise CatalogueError(str(folder), "no procedure files (*.yaml) found")
         versions: list[ProcedureVersion] = []
-        for file in files:
+        for file in yaml_files(folder, error=CatalogueError, suffixes={".yaml"},
+                               none_found="no procedure files (*.yaml) found"):
             versions.extend(_read_file(file))
         return cls(versions)
 

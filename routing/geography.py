@@ -26,8 +26,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.datafiles import DataFileError, read_mapping, validated, yaml_files
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "geography"
 
@@ -47,13 +48,8 @@ class GeographyError(Exception):
     """Base of every error this module raises."""
 
 
-class GeographyDataError(GeographyError, ValueError):
+class GeographyDataError(GeographyError, DataFileError):
     """Geography data that cannot be used; ``file`` and ``reason`` say where and why."""
-
-    def __init__(self, file: str | Path, reason: str) -> None:
-        self.file = str(file)
-        self.reason = reason
-        super().__init__(f"{file}: {reason}")
 
 
 class UnknownUnitError(GeographyError, LookupError):
@@ -153,8 +149,8 @@ class Geography(BaseModel):
         """Read and validate the packaged data, or the YAML directory or file at ``path``."""
         units: list[tuple[Unit, Path]] = []
         agencies: list[tuple[Agency, Path]] = []
-        for file in _yaml_files(Path(path) if path is not None else DEFAULT_PATH):
-            document = _read_mapping(file, allowed={"units", "agencies"})
+        for file in yaml_files(Path(path) if path is not None else DEFAULT_PATH, error=GeographyDataError):
+            document = read_mapping(file, error=GeographyDataError, allowed={"units", "agencies"})
             units += [(_parse(Unit, raw, file, "unit"), file) for raw in _list(document, "units", file)]
             agencies += [(_parse(Agency, raw, file, "agency"), file) for raw in _list(document, "agencies", file)]
         _check_units(units)
@@ -269,29 +265,6 @@ _M = TypeVar("_M", bound=BaseModel)
 _V = TypeVar("_V", bound=_Versioned)
 
 
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise GeographyDataError(path, "no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"})
-    if not files:
-        raise GeographyDataError(path, "no YAML files")
-    return files
-
-
-def _read_mapping(file: Path, allowed: set[str]) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise GeographyDataError(file, f"not valid YAML: {error}") from None
-    if not isinstance(document, dict):
-        raise GeographyDataError(file, "expected a mapping at the top level")
-    if unknown := set(document) - allowed:
-        raise GeographyDataError(file, f"unknown top-level keys {sorted(unknown)}; expected {sorted(allowed)}")
-    return document
-
-
 def _list(document: dict[str, Any], key: str, file: Path) -> list[Any]:
     items = document.get(key) or []
     if not isinstance(items, list):
@@ -300,12 +273,8 @@ def _list(document: dict[str, Any], key: str, file: Path) -> list[Any]:
 
 
 def _parse(model: type[_M], raw: Any, file: Path, what: str) -> _M:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as error:
-        name = raw.get("code") or raw.get("id") if isinstance(raw, dict) else None
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or what}: {e['msg']}" for e in error.errors())
-        raise GeographyDataError(file, f"{what} {name or raw!r}: {problems}") from None
+    name = raw.get("code") or raw.get("id") if isinstance(raw, dict) else None
+    return validated(model, raw, file=file, label=f"{what} {name or raw!r}", error=GeographyDataError)
 
 
 def _covered(code: str, start: date, end: date | None, units: Iterable[Unit], levels: Iterable[str]) -> bool:

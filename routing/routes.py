@@ -27,10 +27,10 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from routing.geography import Agency, Geography, GeographyError, LookupLevel
+from services.datafiles import DataFileError, read_mapping, validated, yaml_files
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "routes"
 
@@ -41,13 +41,8 @@ class RouteError(Exception):
     """Base of every error this module raises."""
 
 
-class RouteDataError(RouteError, ValueError):
+class RouteDataError(RouteError, DataFileError):
     """Route data that cannot be used; ``file`` and ``reason`` say where and why."""
-
-    def __init__(self, file: str | Path, reason: str) -> None:
-        self.file = str(file)
-        self.reason = reason
-        super().__init__(f"{file}: {reason}")
 
 
 class NoRouteError(RouteError, LookupError):
@@ -213,7 +208,7 @@ class RouteBook(BaseModel):
         checking every role against ``geography`` (the packaged one when omitted)."""
         geography = geography if geography is not None else Geography.load()
         routes: list[Route] = []
-        for file in _yaml_files(Path(path) if path is not None else DEFAULT_PATH):
+        for file in yaml_files(Path(path) if path is not None else DEFAULT_PATH, error=RouteDataError):
             versions = _read_procedure(file)
             if clash := {r.procedure_code for r in routes} & {v.procedure_code for v in versions}:
                 raise RouteDataError(file, f"procedure {sorted(clash)} is already defined in another file")
@@ -292,29 +287,11 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
     return None
 
 
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise RouteDataError(path, "no such file or directory")
-    files = sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"})
-    if not files:
-        raise RouteDataError(path, "no YAML files")
-    return files
-
-
 _PROCEDURE_KEYS = {"procedure_code", "procedure_name", "code_placeholder"}
 
 
 def _read_procedure(file: Path) -> list[Route]:
-    try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RouteDataError(file, f"not valid YAML: {error}") from None
-    if not isinstance(document, dict):
-        raise RouteDataError(file, "expected a mapping at the top level")
-    if unknown := set(document) - _PROCEDURE_KEYS - {"versions"}:
-        raise RouteDataError(file, f"unknown top-level keys {sorted(unknown)}")
+    document = read_mapping(file, error=RouteDataError, allowed=_PROCEDURE_KEYS | {"versions"})
     versions = document.get("versions")
     if not isinstance(versions, list) or not versions:
         raise RouteDataError(file, "'versions' must be a non-empty list")
@@ -325,14 +302,8 @@ def _read_procedure(file: Path) -> list[Route]:
             raise RouteDataError(file, f"each version must be a mapping, got {raw!r}")
         if clash := _PROCEDURE_KEYS & set(raw):
             raise RouteDataError(file, f"version {raw.get('version')!r} repeats procedure keys {sorted(clash)}")
-        try:
-            routes.append(Route.model_validate({**common, **raw}))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'version'}: {e['msg'].removeprefix('Value error, ')}"
-                for e in error.errors()
-            )
-            raise RouteDataError(file, f"version {raw.get('version')!r}: {problems}") from None
+        routes.append(validated(Route, {**common, **raw}, file=file, label=f"version {raw.get('version')!r}",
+                                error=RouteDataError))
     return routes
 
 
