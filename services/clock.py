@@ -15,7 +15,7 @@ from typing import Protocol
 
 from shared_events.scalars import VIETNAM
 
-__all__ = ["VIETNAM", "Clock", "FileClock", "SystemClock", "clock_from"]
+__all__ = ["VIETNAM", "Clock", "FileClock", "FixedClock", "SystemClock", "clock_from"]
 
 
 class Clock(Protocol):
@@ -29,6 +29,23 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class FixedClock:
+    """An instant held in memory until it is set again (tests, replays in one process)."""
+
+    def __init__(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("a clock's instant needs a timezone")
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("a clock's instant needs a timezone")
+        self.moment = moment
 
 
 class FileClock:
