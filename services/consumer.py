@@ -19,6 +19,7 @@ monitoring.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -125,14 +126,22 @@ class TrackingConsumer:
         The positions are read in one call first and the seeks made together, so no partition
         is fetched for long from Kafka's committed offset while the others are read."""
         wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        names = [tracking_name(tp.topic, tp.partition) for tp in wanted]
-        found = await retry_while_unavailable(
-            lambda: self._store.call(lambda: [self.app.position(name) for name in names]),
-            what="reading tracked positions", logger=log)
-        for tp, position in zip(wanted, found):
+        found = await self._recorded_once_available(wanted)
+        for tp, position in zip(wanted, found, strict=True):
             self._seek(tp, position)
         log.info("partitions assigned", extra={"consumer": self.name, "positions": {
-            name: position for name, position in zip(names, found)}})
+            tracking_name(tp.topic, tp.partition): position for tp, position in zip(wanted, found, strict=True)}})
+
+    async def _recorded(self, partitions: Sequence[TopicPartition]) -> list[int | None]:
+        """The positions PostgreSQL records for ``partitions`` (None: nothing applied yet), read
+        in one call on the event-store threads; an outage raises its infrastructure error."""
+        names = [tracking_name(tp.topic, tp.partition) for tp in partitions]
+        return await self._store.call(lambda: [self.app.position(name) for name in names])
+
+    async def _recorded_once_available(self, partitions: Sequence[TopicPartition]) -> list[int | None]:
+        """:meth:`_recorded`, an outage waited out with capped backoff."""
+        return await retry_while_unavailable(lambda: self._recorded(partitions), what="reading tracked positions",
+                                             logger=log)
 
     def _seek(self, tp: TopicPartition, position: int | None) -> None:
         self._positions[tp] = -1 if position is None else position
@@ -143,17 +152,12 @@ class TrackingConsumer:
         the records fetched from Kafka's committed offset are dropped and the partition sought here."""
         if tp not in self._consumer.assignment():
             return
-        position = await self._tracked(tp)
+        [position] = await self._recorded_once_available([tp])
         if tp not in self._positions and tp in self._consumer.assignment():
             self._seek(tp, position)
             log.warning("an assigned partition had not been sought; sought to its tracked position",
                         extra={"consumer": self.name, "partition": f"{tp.topic}:{tp.partition}",
                                "position": position})
-
-    async def _tracked(self, tp: TopicPartition) -> int | None:
-        name = tracking_name(tp.topic, tp.partition)
-        return await retry_while_unavailable(
-            lambda: self._store.call(self.app.position, name), what="reading a tracked position", logger=log)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -244,7 +248,7 @@ class TrackingConsumer:
         """
         tp = TopicPartition(record.topic, record.partition)
         if tp not in self._positions:
-            position = await self._store.call(self.app.position, tracking_name(record.topic, record.partition))
+            [position] = await self._recorded([tp])
             self._positions[tp] = -1 if position is None else position
         if record.offset <= self._positions[tp]:
             self._metrics.messages_consumed.labels(record.topic, "already-applied").inc()
@@ -286,7 +290,7 @@ class TrackingConsumer:
             correlation_id_var.reset(correlation_token)
 
     async def _recorded_at_or_after(self, record: ConsumerRecord) -> bool:
-        recorded = await self._store.call(self.app.position, tracking_name(record.topic, record.partition))
+        [recorded] = await self._recorded([TopicPartition(record.topic, record.partition)])
         return recorded is not None and recorded >= record.offset
 
     def _handle_and_save(self, tracking: Tracking, contract: BaseModel, envelope: CloudEvent, topic: str) -> None:
@@ -297,10 +301,8 @@ class TrackingConsumer:
         reason = dead_letter_reason(exc)
         await send_dead_letter(self._producer, self._dead_letter_topic, record, consumer=self.name, reason=reason)
         self._metrics.dead_letters.labels(record.topic).inc()
-        try:
+        with contextlib.suppress(IntegrityError):  # recorded already, by a concurrent apply
             await self._store.call(self.app.process_recorder.insert_tracking, tracking)
-        except IntegrityError:
-            pass
         return "dead-lettered"
 
 

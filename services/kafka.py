@@ -61,7 +61,13 @@ def dead_letter_body(value: bytes | None, max_bytes: int = DEAD_LETTER_MAX_BODY_
     """
     if value is None or len(value) <= max_bytes:
         return value, []
-    return value[:max_bytes], [
+    return value[:max_bytes], cut_headers(value)
+
+
+def cut_headers(value: bytes) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter that does not carry all of ``value``: ``dlq-truncated``, and
+    ``dlq-original-size`` and ``dlq-original-sha256`` to find and check the original by."""
+    return [
         ("dlq-truncated", b"true"),
         ("dlq-original-size", str(len(value)).encode()),
         ("dlq-original-sha256", hashlib.sha256(value).hexdigest().encode()),
@@ -102,11 +108,7 @@ async def send_dead_letter(
 
 async def _send_minimal_dead_letter(producer: AIOKafkaProducer, topic: str, record: ConsumerRecord,
                                     headers: list[tuple[str, bytes]], refused: Exception) -> None:
-    value = record.value or b""
-    minimal = [*headers,
-               ("dlq-truncated", b"true"),
-               ("dlq-original-size", str(len(value)).encode()),
-               ("dlq-original-sha256", hashlib.sha256(value).hexdigest().encode()),
+    minimal = [*headers, *cut_headers(record.value or b""),
                ("dlq-refused", f"{type(refused).__name__}: {refused}"[:500].encode(errors="replace"))]
     key = record.key[:DEAD_LETTER_MAX_KEY_BYTES] if record.key else record.key
     try:
