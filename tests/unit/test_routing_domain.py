@@ -81,7 +81,7 @@ def test_a_dossier_cannot_be_received_with_a_naive_time_or_a_closed_status() -> 
 
 
 def test_starting_assigns_the_route_opens_the_first_step_and_reports_status_4() -> None:
-    dossier, route = started("1.001193", vn(7, 7, 9))
+    dossier, _ = started("1.001193", vn(7, 7, 9))
 
     events = new_events(dossier)
 
