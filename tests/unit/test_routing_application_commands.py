@@ -4,12 +4,20 @@ publishes for it, who may read a dossier, and form 06 for every way a step is ha
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 import pytest
 
-from routing.application import Actor, RoutedDossierNotFoundError, RoutingApplication, StepAction, Trace
+from routing.application import (
+    Actor,
+    RoutedDossierNotFoundError,
+    RoutingApplication,
+    StepAction,
+    Trace,
+    inbox_rows,
+    unroutable_rows,
+)
 from routing.domain import InvalidCommandError, RoutedDossier
 from routing.outbound import status_change, to_contract
 from shared_events.contracts.routing import ClockPaused
@@ -174,3 +182,82 @@ def test_a_stranger_reading_a_dossier_is_told_it_does_not_exist() -> None:
                      Actor("portal", None, "portal")):
         with pytest.raises(RoutedDossierNotFoundError):
             app.readable(stranger, code)
+
+
+# --- the receiving desk's commands ------------------------------------------------------------------------
+
+
+def desk_of(app: RoutingApplication, code: str) -> Actor:
+    return Actor(party="desk", agency_id=app.dossier(code).receiving_agency_id, client_id="desk-officer")
+
+
+def test_the_receiving_desk_records_a_supplement_and_the_clock_runs_again_with_later_dues() -> None:
+    app = application()
+    code = received(app, "1.001193", vn(7, 7, 9)).code
+    due_before = app.dossier(code).step("birth_registration").due_at
+    act(app, code, "birth_registration", "request_supplement", vn(7, 7, 10), reason="Bổ sung giấy chứng sinh")
+
+    app.supplement(desk_of(app, code), code, vn(7, 9, 10), [a_document()], Trace(correlation_id="c-1"))
+
+    dossier = app.dossier(code)
+    due_after = dossier.step("birth_registration").due_at
+    assert dossier.national_status == 4
+    assert due_before is not None and due_after is not None and due_after > due_before
+    assert app.history(code)[-1].correlation_id == "c-1"
+
+
+def test_the_receiving_desk_records_a_payment_hands_over_the_result_and_stops_another_dossier() -> None:
+    app = application()
+    code = at_tax_payment(app).code
+    act(app, code, "tax_payment", "request_payment", vn(7, 9, 10), amount_vnd=300_000)
+    app.pay(desk_of(app, code), code, vn(7, 10, 9), Trace())
+    complete(app, code, "tax_payment", vn(7, 10, 10))
+    complete(app, code, "update_certificate", vn(7, 11, 10))
+
+    app.hand_over(desk_of(app, code), code, vn(7, 11, 15), Trace())
+    other = received(app, "1.001193", vn(7, 7, 9)).code
+    app.stop(desk_of(app, other), other, "Dừng theo đề nghị", vn(7, 7, 11), Trace())
+
+    assert app.dossier(code).national_status == 10 and app.dossier(code).handed_over_by == "desk-officer"
+    assert app.dossier(other).national_status == 8
+
+
+@pytest.mark.parametrize("caller", ["another desk", "an agency on the route"])
+def test_a_desk_command_from_anyone_but_the_receiving_desk_is_told_the_dossier_does_not_exist(caller: str) -> None:
+    app = application()
+    code = received(app, "1.001193", vn(7, 7, 9)).code
+    actor = (Actor("desk", random_agency_id(), "desk-x") if caller == "another desk"
+             else agency_of(app, code, "birth_registration"))
+
+    with pytest.raises(RoutedDossierNotFoundError):
+        app.stop(actor, code, "Dừng", vn(7, 7, 11), Trace())
+    assert app.dossier(code).national_status == 4
+
+
+# --- the timer --------------------------------------------------------------------------------------------
+
+
+def test_the_timer_saves_an_overdue_step_once_and_then_has_nothing_to_save() -> None:
+    app = application()
+    code = received(app, "1.001193", vn(7, 7, 9)).code
+
+    first = app.check_deadlines(code, vn(7, 31, 9), timedelta(hours=4))
+    second = app.check_deadlines(code, vn(7, 31, 10), timedelta(hours=4))
+
+    assert first is not None and second is None
+    assert [type(e).__name__ for e in app.history(code)].count("StepOverdue") == 1
+
+
+# --- the read model rows ---------------------------------------------------------------------------------
+
+
+def test_every_chosen_step_has_an_inbox_row_and_a_routed_dossier_has_no_unroutable_row() -> None:
+    app = application()
+    dossier = received(app, "1.001193", vn(7, 7, 9))
+
+    rows = inbox_rows(app.dossier(dossier.code))
+
+    assert {row["step_key"] for row in rows} == {
+        key for key, step in dossier.steps.items() if step.agency_id is not None}
+    assert {row["national_status"] for row in rows} == {4}
+    assert unroutable_rows(app.dossier(dossier.code)) == []
