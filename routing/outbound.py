@@ -2,8 +2,10 @@
 
 Every routing event goes to the routing topic; an event that changes the national status
 also goes to the status topic (for intake and the national portal); a step opened for a
-stream-integrated agency also goes to that agency's inbox topic. A declined withdrawal goes to
-the status topic only. Routing publishes only the statuses it owns (docs/STATUS.md).
+stream-integrated agency also goes to that agency's inbox topic, and so do due times a calendar
+change moved on such an agency's open step. An operator's working-calendar change goes to the
+routing topic under the key ``working-calendar``. A declined withdrawal goes to the status topic
+only. Routing publishes only the statuses it owns (docs/STATUS.md).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from routing.domain import RoutedDossier
+from routing.domain.calendar import CalendarLog
 from routing.settings import RoutingSettings
 from services.relay import Outbound
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined
+from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
 from shared_events.contracts.routing import (
     ApologyIssued,
     ClockPaused,
@@ -44,15 +48,16 @@ def outbound_mapper(settings: RoutingSettings) -> Callable[[Any], list[Outbound]
         records = []
         contract = to_contract(e)
         if contract is not None:
-            records.append(Outbound(contract, e.dossier_code, correlation_id, causation_id))
+            records.append(Outbound(contract, contract.subject, correlation_id, causation_id))
         status = status_change(e)
         if status is not None:
             records.append(Outbound(status, e.dossier_code, correlation_id, causation_id,
                                     topic=settings.status_topic, discriminator=STATUS_RECORD))
-        agency_id = agency_inbox_of(e)
-        if contract is not None and agency_id is not None:
-            records.append(Outbound(contract, e.dossier_code, correlation_id, causation_id,
-                                    topic=settings.agency_inbox_topic(agency_id), discriminator=AGENCY_INBOX_RECORD))
+        if contract is not None:
+            for n, agency_id in enumerate(agency_inboxes_of(e)):
+                records.append(Outbound(contract, contract.subject, correlation_id, causation_id,
+                                        topic=settings.agency_inbox_topic(agency_id),
+                                        discriminator=AGENCY_INBOX_RECORD + n))
         return records
 
     return to_outbound
@@ -118,10 +123,20 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
     D.Withdrawn: _finished(7, "withdrawn_at"),
     D.Stopped: _finished(8, "stopped_at"),
     D.ClosedAtIntake: _finished(3, "refused_at"),
+    D.DueTimesRecomputed: lambda e: DueTimesChanged(
+        dossier_code=e.dossier_code, calendar_revision=e.calendar_revision, decision=e.decision, reason=e.reason,
+        steps=tuple(StepDueChange(step_key=s["step_key"], agency_id=s["agency_id"], opening=s["opening"],
+                                  previous_due_at=s["previous_due_at"], due_at=s["due_at"]) for s in e.steps),
+        previous_appointment_at=e.previous_appointment_at, appointment_at=e.appointment_at,
+        changed_at=e.recomputed_at),
+    CalendarLog.Changed: lambda e: WorkingCalendarChanged(
+        revision=e.revision, kind=e.kind, day=e.day, decision=e.decision, reason=e.reason,
+        changed_by=e.changed_by, changed_at=e.changed_at),
 }
 """The routing-topic contract of each stored event type that leaves the service."""
 
-STAYS_INSIDE: frozenset[type] = frozenset({D.Received, D.RoutingImpossible, D.WithdrawalDeclined})
+STAYS_INSIDE: frozenset[type] = frozenset({D.Received, D.RoutingImpossible, D.WithdrawalDeclined,
+                                           CalendarLog.Opened})
 """Stored event types with no routing-topic contract, on purpose (``WithdrawalDeclined`` goes to
 the status topic only; ``RoutingImpossible`` is listed by ``GET /v1/routing/unroutable``)."""
 
@@ -132,17 +147,18 @@ def to_contract(e: Any) -> Any:
     return None if make is None else make(e)
 
 
-AGENCY_INBOX_OF: dict[type, Callable[[Any], str | None]] = {
-    D.StepOpened: lambda e: e.agency_id if e.integration == "kafka" else None,
+AGENCY_INBOXES_OF: dict[type, Callable[[Any], list[str]]] = {
+    D.StepOpened: lambda e: [e.agency_id] if e.integration == "kafka" else [],
+    D.DueTimesRecomputed: lambda e: sorted({s["agency_id"] for s in e.steps if s.get("integration") == "kafka"}),
 }
-"""Stored event types that also go to an agency's inbox topic, and which agency's (None: none):
-a step opened for a stream-integrated agency."""
+"""Stored event types that also go to agencies' inbox topics, and to which agencies': a step opened
+for a stream-integrated agency; due times moved on such an agency's open step."""
 
 
-def agency_inbox_of(e: Any) -> str | None:
-    """The agency whose inbox topic also gets the event's routing contract (None for most events)."""
-    agency_of = AGENCY_INBOX_OF.get(type(e))
-    return None if agency_of is None else agency_of(e)
+def agency_inboxes_of(e: Any) -> list[str]:
+    """The agencies whose inbox topics also get the event's routing contract (none for most events)."""
+    agencies_of = AGENCY_INBOXES_OF.get(type(e))
+    return [] if agencies_of is None else agencies_of(e)
 
 
 STATUS_TIME: dict[type, str] = {
