@@ -77,7 +77,7 @@ class CalendarKeeping:
     def calendar_log(self) -> CalendarLog | None:
         """The operators' calendar log (None before the first change)."""
         try:
-            return self.repository.get(CALENDAR_ID)  # type: ignore[attr-defined, no-any-return]
+            return self.repository.get(CALENDAR_ID)  # type: ignore[attr-defined]
         except AggregateNotFoundError:
             return None
 
@@ -123,7 +123,7 @@ async def reschedule_open_dossiers(store: EventStore[Any], queries: InboxQueries
     revision = (await store.call(lambda: app.calendar)).revision
     if revision == 0:
         return 0
-    moved, failed = 0, set()
+    moved, failed = 0, set[str]()
     while True:
         codes = [c for c in await queries.stale_for_calendar(revision, limit=RESCHEDULE_BATCH + len(failed))
                  if c not in failed]

@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from routing.domain import CLOSED_STATUSES
 
@@ -105,7 +105,7 @@ class RoutingRecorder(PostgresProcessRecorder):
             curs.executemany(self._upsert_unroutable, list(unroutable))
 
 
-def _upsert_sql(schema: Identifier, table: str, columns: Sequence[str], key: Sequence[str]) -> SQL:
+def _upsert_sql(schema: Identifier, table: str, columns: Sequence[str], key: Sequence[str]) -> Composed:
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     return SQL(
         "INSERT INTO {schema}." + table + " (" + ", ".join(columns) + ") VALUES ("
@@ -123,7 +123,7 @@ class InboxQueries:
 
     async def for_agency(self, agency_id: str, *, states: Sequence[str] | None, due_before: datetime | None,
                          overdue_only: bool, limit: int, offset: int) -> list[dict[str, Any]]:
-        clauses, args = ["agency_id = $1"], [agency_id]
+        clauses, args = ["agency_id = $1"], list[Any]([agency_id])
         if states:
             args.append(list(states))
             clauses.append(f"state = ANY(${len(args)})")
@@ -141,7 +141,7 @@ class InboxQueries:
     async def unroutable(self, *, receiving_agency_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
         """Dossiers routing could not route and that are still open, oldest first; only those received
         by ``receiving_agency_id`` unless it is None."""
-        clauses, args = ["NOT routed", "national_status <> ALL($1)"], [list(CLOSED_STATUSES)]
+        clauses, args = ["NOT routed", "national_status <> ALL($1)"], list[Any]([list(CLOSED_STATUSES)])
         if receiving_agency_id is not None:
             args.append(receiving_agency_id)
             clauses.append(f"receiving_agency_id = ${len(args)}")

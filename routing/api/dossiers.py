@@ -1,12 +1,21 @@
 """A routed dossier (``/v1/routing/dossiers``): its route and form 06 for those who may see it, and
-the receiving desk's commands — supplement received, payment recorded, result handed over, stop."""
+the receiving desk's commands — supplement received, payment recorded, result handed over, stop — and its
+history (every event of its routing log)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
 from routing.api.deps import COMMAND_RESPONSES, READ_RESPONSES, Desk, ReadableDossier, RoutingService, actor, trace
-from routing.api.schemas import ControlSheetRow, Reason, RoutedDossierView, Supplement, to_view
+from routing.api.schemas import (
+    ControlSheetRow,
+    HistoryEntry,
+    Reason,
+    RoutedDossierView,
+    Supplement,
+    to_history,
+    to_view,
+)
 
 router = APIRouter(prefix="/v1/routing/dossiers", tags=["routed dossiers"])
 
@@ -21,6 +30,13 @@ async def get_routed_dossier(dossier: ReadableDossier) -> RoutedDossierView:
 async def get_control_sheet(dossier: ReadableDossier) -> list[ControlSheetRow]:
     """Form 06: every hand-off, its due time, actual time, and early / on time / late."""
     return [ControlSheetRow(**row) for row in dossier.control_sheet()]
+
+
+@router.get("/{code}/history", response_model=list[HistoryEntry], responses=READ_RESPONSES)
+async def get_history(dossier: ReadableDossier, routing: RoutingService) -> list[HistoryEntry]:
+    """Every event of the dossier's routing log, oldest first: hand-offs, pauses, due times moved by
+    a calendar change (old and new values), deadlines, the end."""
+    return to_history(await routing.store.call(routing.app.history, dossier.code))
 
 
 @router.post("/{code}/supplement", response_model=RoutedDossierView, responses=COMMAND_RESPONSES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +63,26 @@ class InboxItem(BaseModel):
     appointment_at: datetime | None
 
 
+class DueChange(BaseModel):
+    """How a working-calendar change moved a due instant: old and new values, and the decision."""
+
+    previous_due_at: datetime
+    due_at: datetime
+    calendar_revision: int
+    decision: str
+    changed_at: datetime
+
+
+class AppointmentChange(BaseModel):
+    """How a working-calendar change moved the appointment date (ngày hẹn trả)."""
+
+    previous_appointment_at: datetime | None
+    appointment_at: datetime
+    calendar_revision: int
+    decision: str
+    changed_at: datetime
+
+
 class StepView(BaseModel):
     key: str
     name: str
@@ -75,6 +96,7 @@ class StepView(BaseModel):
     completed_at: datetime | None
     timeliness: str | None
     overdue: bool
+    due_changes: list[DueChange] = []
 
 
 class RoutedDossierView(BaseModel):
@@ -89,6 +111,7 @@ class RoutedDossierView(BaseModel):
     appointment_at: datetime | None
     original_appointment_at: datetime | None
     new_appointment_at: datetime | None
+    appointment_changes: list[AppointmentChange] = []
     steps: list[StepView]
 
 
@@ -104,6 +127,17 @@ class ControlSheetRow(BaseModel):
     due_at: datetime | None
     completed_at: datetime | None
     timeliness: str | None
+    due_changes: list[DueChange] = []
+
+
+class HistoryEntry(BaseModel):
+    """One event of the dossier's routing log, as stored: its type, version, when it was recorded
+    (the machine's time) and its fields (the instants it names are the service clock's)."""
+
+    event: str
+    version: int
+    recorded_at: datetime
+    data: dict[str, Any]
 
 
 class UnroutableDossier(BaseModel):
@@ -126,7 +160,17 @@ def to_view(dossier: RoutedDossier) -> RoutedDossierView:
         national_status=dossier.national_status, received_at=dossier.received_at,
         processing_started_at=dossier.processing_started_at, appointment_at=dossier.appointment_at,
         original_appointment_at=dossier.original_appointment_at, new_appointment_at=dossier.new_appointment_at,
+        appointment_changes=[AppointmentChange(**c) for c in dossier.appointment_changes],
         steps=[StepView(key=s.key, name=s.name, role=s.role, agency_id=s.agency_id, integration=s.integration,
                         state=s.state, opening=s.openings, opened_at=s.opened_at, due_at=s.due_at,
-                        completed_at=s.completed_at, timeliness=s.timeliness, overdue=s.overdue_raised)
+                        completed_at=s.completed_at, timeliness=s.timeliness, overdue=s.overdue_raised,
+                        due_changes=[DueChange(**c) for c in s.due_changes])
                for s in dossier.steps.values()])
+
+
+_ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def to_history(events: list[Any]) -> list[HistoryEntry]:
+    return [HistoryEntry(event=type(e).__name__, version=e.originator_version, recorded_at=e.timestamp,
+                         data={k: v for k, v in vars(e).items() if k not in _ENVELOPE}) for e in events]

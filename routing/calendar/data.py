@@ -187,7 +187,7 @@ def load_calendar_data(directory: Traversable | None = None) -> CalendarData:
     year it declares. Raises :class:`CalendarDataError` on any invalid file.
     """
     directory = directory if directory is not None else packaged_data_directory()
-    sessions = DEFAULT_SESSIONS
+    sessions: tuple[Session, ...] = DEFAULT_SESSIONS
     sessions_file = directory / "sessions.yaml"
     if sessions_file.is_file():
         try:

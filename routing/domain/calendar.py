@@ -10,7 +10,7 @@ be replayed.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -28,8 +28,11 @@ class CalendarLog(Aggregate):
     class Opened(Aggregate.Created):
         pass
 
+    if TYPE_CHECKING:  # defined by the library from the @event method below; named here for type checkers
+        Changed: ClassVar[type[Any]]
+
     @staticmethod
-    def create_id(**_: Any) -> UUID:  # type: ignore[override]
+    def create_id(**_: Any) -> UUID:
         return CALENDAR_ID
 
     def __init__(self) -> None:
