@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 
@@ -22,18 +21,9 @@ from intake.reference import ReferenceData
 from intake.settings import IntakeSettings
 from services.app import create_service_app
 from services.clock import Clock, clock_from
-from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
-from services.kafka import make_producer
-from services.observability import Metrics, configure_logging
-from services.relay import (
-    Relay,
-    make_transactional_producer,
-    published_position,
-    published_position_once,
-    stream_id_for,
-)
-from services.runtime import http_resources, run_worker, worker_resources
+from services.runtime import http_resources, run_worker
+from services.workers import Subscription, consumer_worker, relay_worker
 
 DESCRIPTION = """
 Tiếp nhận hồ sơ thủ tục hành chính — receives dossiers at the one-stop desk, online and
@@ -71,31 +61,20 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
 async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:
     """Publish intake's stored events to ``lienthong.intake.dossier-events`` until stopped."""
     settings = settings or IntakeSettings()
-    configure_logging("intake-relay", settings.log_level)
-    producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
-    async with worker_resources(settings, open_store(settings), producer) as store:
-        stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
-        # The producer has started: a crashed predecessor is fenced and its open
-        # transaction aborted, so the topic's committed tail is final.
-        start_after = await published_position(settings.kafka_bootstrap_servers, settings.events_topic, stream_id)
-        relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
-                      to_outbound=to_outbound, database_url=settings.database_url, stream_id=stream_id,
-                      metrics=Metrics(), recover_position=partial(
-                          published_position_once, settings.kafka_bootstrap_servers, settings.events_topic, stream_id))
-        await relay.run(stop, start_after=start_after)
+    await relay_worker(stop, settings, open_store, name="intake-relay", topic=settings.events_topic,
+                    source=settings.event_source, to_outbound=to_outbound)
 
 
 async def consumer_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:
     """Apply status changes reported by other services to intake's dossiers until stopped."""
     settings = settings or IntakeSettings()
-    configure_logging("intake-consumer", settings.log_level)
-    producer = make_producer(settings.kafka_bootstrap_servers, "intake-consumer")
-    async with worker_resources(settings, open_store(settings), producer) as store:
-        consumer = TrackingConsumer(
-            name="intake-consumer", topics=[settings.status_topic], group_id=settings.consumer_group,
-            bootstrap_servers=settings.kafka_bootstrap_servers, store=store, handler=apply_status_change,
-            producer=producer, dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
-        await consumer.run(stop)
+    subscription = Subscription(topics=[settings.status_topic], handler=apply_status_change)
+
+    async def subscribe(app: IntakeApplication) -> Subscription:
+        return subscription
+
+    await consumer_worker(stop, settings, open_store, name="intake-consumer", group_id=settings.consumer_group,
+                       subscribe=subscribe)
 
 
 def run_relay() -> None:

@@ -4,11 +4,11 @@ the deadline timer.  Everything is constructed inside a lifespan or a worker's m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from functools import partial
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -26,26 +26,12 @@ from routing.readmodel import InboxQueries
 from routing.settings import RoutingSettings
 from services.app import create_service_app
 from services.clock import Clock, clock_from
-from services.consumer import TrackingConsumer
 from services.eventstore import EventStore
 from services.failures import is_infrastructure_error
-from services.kafka import make_producer
-from services.observability import Metrics, ThrottledLog, configure_logging
-from services.relay import (
-    Relay,
-    make_transactional_producer,
-    published_position,
-    published_position_once,
-    stream_id_for,
-)
+from services.observability import ThrottledLog, configure_logging
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff
-from services.runtime import (
-    create_read_pool,
-    http_resources,
-    open_event_store,
-    run_worker,
-    worker_resources,
-)
+from services.runtime import create_read_pool, http_resources, open_event_store, run_worker
+from services.workers import Subscription, consumer_worker, relay_worker
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +74,8 @@ async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str])
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another process
                 await admin.create_topics([NewTopic(name, 1, 1) for name in missing])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
@@ -99,43 +83,33 @@ async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str])
 async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
     """Publish routing's stored events: its own topic, status changes, and agency inboxes."""
     settings = settings or RoutingSettings()
-    configure_logging("routing-relay", settings.log_level)
-    producer = make_transactional_producer(settings.kafka_bootstrap_servers, f"relay-{settings.events_topic}")
-    async with worker_resources(settings, open_store(settings), producer) as store:
-        app = store.app
-        assert app is not None
+    config = settings
+
+    async def published_on(app: RoutingApplication) -> list[str]:
         stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
-        await ensure_agency_topics(settings, stream_agencies)
-        topics = [settings.events_topic, settings.status_topic,
-                  *(settings.agency_inbox_topic(a) for a in stream_agencies)]
-        stream_id = await stream_id_for(settings.database_url, settings.database_schema, settings.events_topic)
-        start_after = await published_position(settings.kafka_bootstrap_servers, topics, stream_id)
-        relay = Relay(store=store, producer=producer, topic=settings.events_topic, source=settings.event_source,
-                      to_outbound=outbound_mapper(settings), database_url=settings.database_url,
-                      stream_id=stream_id, metrics=Metrics(), recover_position=partial(
-                          published_position_once, settings.kafka_bootstrap_servers, topics, stream_id))
-        await relay.run(stop, start_after=start_after)
+        await ensure_agency_topics(config, stream_agencies)
+        return [config.events_topic, config.status_topic, *(config.agency_inbox_topic(a) for a in stream_agencies)]
+
+    await relay_worker(stop, settings, open_store, name="routing-relay", topic=settings.events_topic,
+                    source=settings.event_source, to_outbound=outbound_mapper(settings), published_on=published_on)
 
 
 async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
     """Apply intake's events and the stream-integrated agencies' replies until stopped."""
     settings = settings or RoutingSettings()
-    configure_logging("routing-consumer", settings.log_level)
-    producer = make_producer(settings.kafka_bootstrap_servers, "routing-consumer")
-    async with worker_resources(settings, open_store(settings), producer) as store:
-        app = store.app
-        assert app is not None
+    config = settings
+
+    async def subscribe(app: RoutingApplication) -> Subscription:
         stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
-        await ensure_agency_topics(settings, stream_agencies)
-        reply_topics = {settings.agency_reply_topic(a): a for a in stream_agencies}
-        policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(settings.clock_file),
-                             max_skew=timedelta(seconds=settings.reply_clock_skew_seconds))
-        consumer = TrackingConsumer(
-            name="routing-consumer", topics=[settings.intake_topic, *reply_topics],
-            group_id=settings.consumer_group, bootstrap_servers=settings.kafka_bootstrap_servers, store=store,
-            handler=Reactions(intake_topic=settings.intake_topic, policy=policy), producer=producer,
-            dead_letter_topic=settings.dead_letter_topic, metrics=Metrics())
-        await consumer.run(stop)
+        await ensure_agency_topics(config, stream_agencies)
+        reply_topics = {config.agency_reply_topic(a): a for a in stream_agencies}
+        policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(config.clock_file),
+                             max_skew=timedelta(seconds=config.reply_clock_skew_seconds))
+        return Subscription(topics=[config.intake_topic, *reply_topics],
+                            handler=Reactions(intake_topic=config.intake_topic, policy=policy))
+
+    await consumer_worker(stop, settings, open_store, name="routing-consumer", group_id=settings.consumer_group,
+                       subscribe=subscribe)
 
 
 async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
@@ -170,10 +144,8 @@ async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
                 await backoff.wait(stop)
                 continue
             backoff.reset()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.timer_interval_seconds)
-            except TimeoutError:
-                pass
     finally:
         await pool.close()
         await store.close()
