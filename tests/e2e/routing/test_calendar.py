@@ -171,11 +171,11 @@ async def test_the_calendar_in_force_at_a_past_instant_is_replayed_without_later
     ("add_day_off", "2027-05-03", 409, "calendar-day-unchanged"),  # 3 May 2027 is off already (1 May observed)
     ("remove", "2027-05-12", 404, "calendar-entry-not-found"),  # an ordinary Wednesday
     ("add_day_off", "2031-05-12", 422, "year-not-covered"),
-    ("add_day_off", "2027-05-04", 422, "day-in-the-past"),
+    ("add_day_off", "2027-04-27", 422, "day-in-the-past"),
 ])
 async def test_a_change_that_breaks_a_rule_gets_its_precise_problem_and_changes_nothing(
         deployment, http, kind, day, status, problem) -> None:
-    deployment.set_time(vn(5, 5, 9))
+    deployment.set_time(vn(4, 28, 9))
     before = await calendar(deployment, http, year=int(day[:4]))
 
     answer = await change(deployment, http, kind, day)
@@ -198,7 +198,7 @@ async def test_a_decision_not_numbered_as_documents_are_and_a_caller_who_is_not_
                                       "reason": "Theo quyết định"})
 
     assert badly_numbered.status_code == 422
-    assert [e["name"] for e in badly_numbered.json()["errors"]] == ["body.decision"]
+    assert [e["name"] for e in badly_numbered.json()["errors"]] == ["decision"]
     assert (not_operator.status_code, anonymous.status_code) == (403, 401)
     assert await calendar(deployment, http) == before
 
