@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ async def measure_intake(deployment: BenchIntake, args: argparse.Namespace, cons
     return intake_figures(run, tail.seen), extra
 
 
-def intake_figures(run: load.Submissions, seen: dict[str, float]) -> list[Figure]:
+def intake_figures(run: load.Submissions, seen: Mapping[Hashable, float]) -> list[Figure]:
     """Stored (201) per second and latency; readable on Kafka per second and latency."""
     stored = {i: code for i, code in enumerate(run.codes) if code is not None}
     on_kafka = {i: seen[code] for i, code in stored.items() if code in seen}

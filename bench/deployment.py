@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class BenchIntake(Sandbox):
         return [client_entry(self.client_id, "portal", None, ["dossier:submit", "dossier:read"],
                              self.client_secret)]
 
-    async def start(self, names: tuple[str, ...] | None = None, timeout: float = 90.0) -> None:
+    async def start(self, names: Iterable[str] | None = None, timeout: float = 90.0) -> None:
         """Start the bench's processes; return when every HTTP one answers ``/readyz``."""
         await super().start(names or self.process_names, timeout)
 

@@ -13,6 +13,7 @@ the dossier code of the 201's ``Location``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -248,10 +249,8 @@ class TopicTail:
             if self._task is not None and self._task.done():
                 self._task.result()  # re-raises the tail's error
             self.arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
 
     @property
     def mean_value_bytes(self) -> float | None:
@@ -260,10 +259,8 @@ class TopicTail:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the tail's end is not the bench's
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         for waiter in self._waiters.values():
             waiter.cancel()
         await self._consumer.stop()

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -90,14 +91,19 @@ def cpu_snapshot(system: BenchSystem) -> dict[str, float]:
             "load generator": time.process_time()}
 
 
+def _advanced(bar: Any, task: Any, base: int, done: int) -> None:
+    """Progress past ``base``: ``done`` more of the task's items are finished."""
+    bar.update(task, completed=base + done)
+
+
 async def submit_and_route(clients: list[httpx.AsyncClient], token: str, procedure: str, agency_id: str,
                            count: int, tail: load.TopicTail, step_key: str, timeout: float,
                            on_answer: Callable[[], None], on_routed: Callable[[int], None]
-                           ) -> tuple[load.Submissions, set[Hashable]]:
+                           ) -> tuple[load.Submissions, set[tuple[str, str, str]]]:
     """Submit ``count`` desk dossiers, then wait until each one's ``step_key`` is open on Kafka."""
     bodies = [load.desk_submission(procedure, agency_id) for _ in range(count)]
     run = await load.submit(clients, token, bodies, on_answer)
-    keys: set[Hashable] = {("opened", code, step_key) for code in run.codes if code}
+    keys = {("opened", code, step_key) for code in run.codes if code}
     await tail.wait_for(keys, timeout, on_routed)
     return run, keys
 
@@ -236,7 +242,7 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
                                                        (concurrency, (CHAIN_PROCEDURE, FIRST_STEP, warm_chain))):
                     warm, keys = await submit_and_route(
                         intake_clients, desk, procedure, agency, count, routing_tail, step, 120,
-                        lambda: None, lambda k, b=base: bar.update(task, completed=b + k))
+                        lambda: None, partial(_advanced, bar, task, base))
                     if warm.errors or not all(k in routing_tail.seen for k in keys):
                         system.check_alive()
                         raise RuntimeError(f"warm-up failed: {(warm.errors or ['not routed within 120 s'])[0]}")
@@ -315,7 +321,7 @@ async def measure_round_trips(system: BenchSystem, count: int, workers: int, pay
                 task = bar.add_task(label, total=count)
                 figures.append(await baselines.kafka_round_trips(
                     system.kafka, tail, system.baseline_topic, count, workers, payload_bytes,
-                    transactional=transactional, run_id=system.suffix, on_done=lambda t=task: bar.advance(t)))
+                    transactional=transactional, run_id=system.suffix, on_done=partial(bar.advance, task)))
     finally:
         await tail.stop()
     return figures

@@ -48,15 +48,19 @@ def _topic(entry: object) -> TopicSpec:
     description = entry.get("description")
     if not isinstance(description, str) or not description.strip():
         raise TopicSpecError(f"topic {name} has no description")
-    counts = {key: entry.get(key) for key in ("partitions", "replication_factor")}
-    for key, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TopicSpecError(f"topic {name}: {key} must be an integer ≥ 1, got {value!r}")
+    partitions, replication_factor = (_count(entry, name, key) for key in ("partitions", "replication_factor"))
     config = entry.get("config") or {}
     if not isinstance(config, dict):
         raise TopicSpecError(f"topic {name}: config must be a mapping")
-    return TopicSpec(name, description.strip(), counts["partitions"], counts["replication_factor"],
+    return TopicSpec(name, description.strip(), partitions, replication_factor,
                      {str(key): str(value) for key, value in config.items()})
+
+
+def _count(entry: dict[str, object], name: str, key: str) -> int:
+    value = entry.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TopicSpecError(f"topic {name}: {key} must be an integer ≥ 1, got {value!r}")
+    return value
 
 
 def load_spec(path: Path | str = DEFAULT_SPEC_FILE) -> tuple[TopicSpec, ...]:

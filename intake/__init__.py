@@ -1,1 +1,2 @@
-"""Intake service: receives dossiers at the desk, online and by post, and checks them against the procedure catalogue."""
+"""Intake service: receives dossiers at the desk, online and by post, and checks them against the
+procedure catalogue."""

@@ -10,7 +10,7 @@ routing's (docs/STATUS.md), recorded here as reported and checked against the do
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -47,8 +47,17 @@ class Dossier(Aggregate):
     ``requested`` until routing decides, and ``withdrawn`` (status 7) or ``declined``.
     """
 
+    if TYPE_CHECKING:  # the event classes the @event decorators below define
+        Submitted: ClassVar[type[Any]]
+        Accepted: ClassVar[type[Any]]
+        RefusedAtIntake: ClassVar[type[Any]]
+        WithdrawalRequested: ClassVar[type[Any]]
+        Withdrawn: ClassVar[type[Any]]
+        StatusChanged: ClassVar[type[Any]]
+        WithdrawalDeclined: ClassVar[type[Any]]
+
     @staticmethod
-    def create_id(code: str, **_: Any) -> UUID:  # type: ignore[override]
+    def create_id(code: str, **_: Any) -> UUID:
         return uuid5(DOSSIER_NAMESPACE, code)
 
     @event("Submitted")
@@ -110,10 +119,12 @@ class Dossier(Aggregate):
         if self.national_status != NationalStatus.NEW:
             raise DossierStateError(f"chỉ từ chối được hồ sơ ở trạng thái 1 (Mới); hiện là {self.national_status}")
         self._refuse_while_withdrawal_pending()
-        self._refused(dossier_code=self.code, refused_by=by, reason=reason, refused_at=at, correlation_id=correlation_id)
+        self._refused(dossier_code=self.code, refused_by=by, reason=reason, refused_at=at,
+                      correlation_id=correlation_id)
 
     @event("RefusedAtIntake")
-    def _refused(self, dossier_code: str, refused_by: str, reason: str, refused_at: datetime, correlation_id: str | None) -> None:
+    def _refused(self, dossier_code: str, refused_by: str, reason: str, refused_at: datetime,
+                 correlation_id: str | None) -> None:
         self.national_status = NationalStatus.REFUSED_AT_INTAKE
 
     def request_withdrawal(self, *, by: str, reason: str, at: datetime, correlation_id: str | None) -> bool:
@@ -202,8 +213,11 @@ class Dossier(Aggregate):
 class SubmissionKey(Aggregate):
     """Remembers which dossier a client's ``Idempotency-Key`` created, and for what request."""
 
+    if TYPE_CHECKING:  # defined by @event
+        Registered: ClassVar[type[Any]]
+
     @staticmethod
-    def create_id(client_id: str, key: str, **_: Any) -> UUID:  # type: ignore[override]
+    def create_id(client_id: str, key: str, **_: Any) -> UUID:
         return uuid5(SUBMISSION_KEY_NAMESPACE, f"{client_id}\x00{key}")
 
     @event("Registered")

@@ -316,7 +316,8 @@ def _check_units(units: list[tuple[Unit, Path]]) -> None:
                 f"{' or '.join(_PARENT_LEVELS[unit.level])} in force for its whole period",
             )
         for successor in unit.successors:
-            day_after = unit.effective_to + timedelta(days=1)  # type: ignore[operator]
+            assert unit.effective_to is not None  # a unit with successors has ended (checked by Unit)
+            day_after = unit.effective_to + timedelta(days=1)
             if not any(s.code == successor and s.level == unit.level and s.in_force(day_after) for s in plain):
                 raise GeographyDataError(
                     file,

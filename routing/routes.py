@@ -274,7 +274,7 @@ def _find_cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
         path.append(key)
         for dependency in graph.get(key, ()):
             if state.get(dependency) == 1:
-                return path[path.index(dependency) :] + [dependency]
+                return [*path[path.index(dependency) :], dependency]
             if dependency not in state and (cycle := visit(dependency)):
                 return cycle
         path.pop()

@@ -57,7 +57,7 @@ class TrackingApplication(Application):
     recorded under the same name, so nothing is applied twice.
     """
 
-    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+    def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
     @property
@@ -67,7 +67,7 @@ class TrackingApplication(Application):
 
     def save_tracked(self, tracking: Tracking | None, *objs: Any, **kwargs: Any) -> list[Recording]:
         """Save ``objs`` (and ``kwargs`` for the recorder) with the position ``tracking``."""
-        processing_event = ProcessingEvent(tracking=tracking)
+        processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*objs, **kwargs)
         return self._record(processing_event)
 
@@ -95,8 +95,8 @@ class ResilientPostgresFactory(PostgresFactory):
     :data:`~services.settings.POSTGRES_CALL_TIMEOUT` (seconds, a float), this factory waits a
     tenth of it per attempt, so a call fails after about that long, and gives libpq a connect
     time-out of half of it, and stops retrying a lost connection after two call time-outs (the
-    next call starts a new attempt, so service resumes soon after the database is back); pre-ping (``POSTGRES_PRE_PING``) discards connections a restart
-    of the server left stale.
+    next call starts a new attempt, so service resumes soon after the database is back); pre-ping
+    (``POSTGRES_PRE_PING``) discards connections a restart of the server left stale.
     """
 
     def __init__(self, env: Any) -> None:

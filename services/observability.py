@@ -186,7 +186,9 @@ def unexpected_error_response(exc: Exception, path: str) -> Response:
     return answer(exc, path)
 
 
-def correlation_middleware(metrics: Metrics) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+def correlation_middleware(
+    metrics: Metrics,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Middleware: take or mint a correlation id, echo it, count and time the request."""
 
     async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -31,18 +31,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification
-from pydantic import BaseModel
 
 from services.eventstore import EventStore, TrackingApplication
 from services.failures import is_infrastructure_error
 from services.kafka import TopicMissingError, partitions_of
 from services.observability import Metrics, ThrottledLog
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff, retry_while_unavailable
+from shared_events.contracts.base import Contract
 from shared_events.envelope import deterministic_event_id, encode
 from shared_events.registry import to_cloud_event
 
@@ -73,11 +74,17 @@ CREATE TABLE IF NOT EXISTS {schema}.relay_streams (
 )"""
 
 
+class _Timestamped(Protocol):
+    """What the relay reads of every stored event besides the protocol: when it happened."""
+
+    timestamp: datetime
+
+
 @dataclass(frozen=True)
 class Outbound:
     """What a stored domain event becomes on the wire."""
 
-    contract: BaseModel
+    contract: Contract
     subject: str
     correlation_id: str | None = None
     causation_id: str | None = None
@@ -382,7 +389,7 @@ class Relay:
             id=identifier,
             source=self._source,
             subject=outbound.subject,
-            time=_aware(domain_event.timestamp),
+            time=_aware(cast(_Timestamped, domain_event).timestamp),
             # An event no request caused (e.g. a timer's) starts a correlation of its own.
             correlation_id=outbound.correlation_id or identifier,
             causation_id=outbound.causation_id,

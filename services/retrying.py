@@ -8,6 +8,7 @@ upper half of its interval so that processes restarted together do not retry in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -49,10 +50,8 @@ class Backoff:
         if stop is None:
             await asyncio.sleep(delay)
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
 
 async def retry_while_unavailable(

@@ -25,7 +25,7 @@ Our profile of the specification:
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
@@ -34,7 +34,7 @@ from shared_events.errors import EnvelopeError, describe_validation_error
 from shared_events.scalars import UtcDatetime
 
 SPEC_VERSION = "1.0"
-JSON_CONTENT_TYPE = "application/json"
+JSON_CONTENT_TYPE: Final = "application/json"
 
 EVENT_ID_NAMESPACE = UUID("5d36b87b-5079-5b25-90c9-1f7eb6cbb2fe")
 """Namespace of :func:`deterministic_event_id`: ``uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/events")``.
@@ -79,7 +79,7 @@ class CloudEvent(BaseModel):
                 raise ValueError("data_base64 (binary data) is not supported; data must be a JSON object")
             if not name.isascii() or not name.isalnum() or name != name.lower():
                 raise ValueError(f"'{name}' is not a valid attribute name (lowercase letters and digits only)")
-            if isinstance(value, bool) or isinstance(value, str):
+            if isinstance(value, bool | str):
                 continue
             if not isinstance(value, int) or value not in _INT32:
                 raise ValueError(f"extension '{name}' must be a string, a 32-bit integer or a boolean")

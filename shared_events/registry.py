@@ -173,7 +173,8 @@ def to_cloud_event(
     attributes (e.g. a naive ``time``).
     """
     model = type(contract)
-    if registry.get((getattr(model, "TYPE", None), getattr(model, "VERSION", None))) is not model:
+    type_, version = getattr(model, "TYPE", None), getattr(model, "VERSION", None)
+    if not isinstance(type_, str) or not isinstance(version, int) or registry.get((type_, version)) is not model:
         raise UnknownEventTypeError(f"{model.__name__} is not a registered contract")
     newest = registry.newest(model.TYPE)
     if newest is not model:

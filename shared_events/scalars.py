@@ -95,7 +95,8 @@ DossierCode = Annotated[
     str,
     StringConstraints(pattern=DOSSIER_CODE_PATTERN),
     AfterValidator(_dossier_code_has_a_real_date),
-    Field(description="Dossier code (mã hồ sơ): <receiving agency id>-<yyMMdd>-<NNNN>, counter daily per agency (past 9999 in a day the number widens, up to 6 digits).",
+    Field(description="Dossier code (mã hồ sơ): <receiving agency id>-<yyMMdd>-<NNNN>, counter daily per agency "
+                      "(past 9999 in a day the number widens, up to 6 digits).",
           examples=["000.00.01.H40-251128-0001"]),
 ]
 

@@ -172,7 +172,8 @@ def a_consumer_with(store: EventStore[IntakeApplication], producer: FakeProducer
 async def test_any_error_of_the_handler_that_is_not_an_outage_dead_letters_the_message_with_its_type(
     store: EventStore[IntakeApplication], producer: FakeProducer, metrics: Metrics, topic: str
 ) -> None:
-    consumer = a_consumer_with(store, producer, metrics, topic, a_handler_raising(OverflowError("date value out of range")))
+    consumer = a_consumer_with(store, producer, metrics, topic,
+                               a_handler_raising(OverflowError("date value out of range")))
 
     await consumer.apply(a_record(topic, 4, a_status_change(a_code())))
 

@@ -176,7 +176,7 @@ def test_a_contract_intake_has_no_handler_for_is_dead_lettered_with_its_type() -
     dossier = a_dossier()
     app.submit(dossier, None)
 
-    with pytest.raises(UnprocessableMessage, match="dossier.accepted"):
+    with pytest.raises(UnprocessableMessage, match=r"dossier\.accepted"):
         apply_status_change(app, *a_message(DossierAccepted(dossier_code=dossier.code, accepted_by="desk",
                                                             accepted_at=datetime.now(UTC))))
 

@@ -112,12 +112,12 @@ def test_every_procedure_resolves_for_every_sample_commune_in_both_periods(book,
 def test_a_dossier_finds_its_kept_version_again(book):
     route = book.route("1.001233", LAST_DAY_OF_DISTRICTS)
     assert book.version("1.001233", route.version) is route
-    with pytest.raises(NoRouteError, match="no route version '1999.01'"):
+    with pytest.raises(NoRouteError, match=r"no route version '1999\.01'"):
         book.version("1.001233", "1999.01")
 
 
 def test_no_route_is_in_force_before_the_data_begins(book):
-    with pytest.raises(NoRouteError, match="1.001193"):
+    with pytest.raises(NoRouteError, match=r"1\.001193"):
         book.route("1.001193", date(2024, 12, 31))
 
 
@@ -272,14 +272,14 @@ def test_a_role_not_served_for_part_of_the_versions_period_is_refused(tmp_path, 
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["versions"] = document["versions"][:1]
     path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(RouteDataError, match="step 'receive_and_check': .* no district above it on 2025-07-01"):
+    with pytest.raises(RouteDataError, match=r"step 'receive_and_check': .* no district above it on 2025-07-01"):
         RouteBook.load(folder, geography)
 
 
 def test_overlapping_version_periods_are_refused(tmp_path, geography):
     folder = copy_of_packaged_routes(tmp_path)
     edit_first_version(folder, "1.001193", lambda v: v.update(effective_to=date(2025, 7, 1)))
-    with pytest.raises(RouteDataError, match="versions '2025.01' and '2025.07' have overlapping effective periods"):
+    with pytest.raises(RouteDataError, match=r"versions '2025\.01' and '2025\.07' have overlapping effective periods"):
         RouteBook.load(folder, geography)
 
 

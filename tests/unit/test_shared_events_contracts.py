@@ -34,7 +34,8 @@ def test_a_dossier_code_names_the_agency_the_day_and_a_counter(code):
 
 @pytest.mark.parametrize("code", [
     "000.00.01.h40-251128-0001", "000.00.01.H40-2511280001", "000.00.01.H40-251128-001",
-    "000.00.01.H40-251128-0000001", "000.00.01.H40-251128-001", "000-00-01-H40-251128-0001", "", "000.00.01.H40-251128-0001 ",
+    "000.00.01.H40-251128-0000001", "000.00.01.H40-251128-001", "000-00-01-H40-251128-0001", "",
+    "000.00.01.H40-251128-0001 ",
 ])
 def test_a_malformed_dossier_code_is_rejected(code):
     with pytest.raises(ValidationError, match="String should match pattern"):
