@@ -1,6 +1,6 @@
 """Operators keep the working calendar at run time: a day off or a make-up working day added by
 decision moves the due times of open steps and the appointment at once — in the agencies' inbox,
-the dossier's view and its history — and routing keeps the change across a restart.
+the dossier's view, its history and on Kafka — and routing keeps the change across a restart.
 
 The calendar log belongs to a deployment, so these tests have their own (not the shared one),
 and each works in its own week of 2027: their order does not matter.
@@ -9,6 +9,7 @@ and each works in its own week of 2027: their order does not matter.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from tests.support.agencies import routed_view
 from tests.support.deployments import deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
-from tests.support.kafka import eventually
+from tests.support.kafka import eventually, read_until
 from tests.support.routing import desk_submission
 
 pytestmark = pytest.mark.e2e
@@ -124,13 +125,18 @@ async def test_a_day_off_added_while_a_step_is_open_moves_its_due_and_the_appoin
     [recomputed] = [e for e in history if e["event"] == "DueTimesRecomputed"]
     assert recomputed["data"]["decision"] == DECISION
     assert datetime.fromisoformat(recomputed["data"]["previous_appointment_at"]) == vn(3, 4, 9)
+    published = await read_until(deployment.kafka, deployment.routing_topic, lambda rs: len(rs) >= 2, keep=lambda r: (
+        r.key == code.encode() and json.loads(r.value)["type"].endswith("due-times-changed.v1"))
+        or r.key == b"working-calendar")
+    assert {json.loads(r.value)["type"] for r in published} >= {
+        "vn.lienthong.routing.dossier.due-times-changed.v1", "vn.lienthong.routing.calendar.changed.v1"}
 
     await restart_routing(deployment)
 
     assert await inbox_due(deployment, http, code, "birth_registration") == vn(3, 3, 9)
     days = {d["date"]: d["kind"] for d in (await calendar(deployment, http, year=2027))["days"]}
     assert days["2027-03-02"] == "day_off"
-    later, view = await received(deployment, http, vn(3, 1, 11))  # after the restart, under the new calendar
+    _, view = await received(deployment, http, vn(3, 1, 11))  # after the restart, under the new calendar
     assert datetime.fromisoformat(step(view, "birth_registration")["due_at"]) == vn(3, 3, 11)
 
 
