@@ -8,7 +8,7 @@ CLI    := $(VENV)/bin/lienthong
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: help venv up down status test unit integration e2e bench schemas lock clean
+.PHONY: help venv up down status test lint unit integration e2e bench schemas lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,9 +30,13 @@ down: ## stop every service, Kafka and PostgreSQL
 status: venv ## show what runs and where
 	$(CLI) status
 
-test: venv ## run the whole test suite (starts Kafka and PostgreSQL when needed)
+test: lint ## lint, then the whole test suite (starts Kafka and PostgreSQL when needed)
 	$(PY) -m shared_events.export --check
 	$(PYTEST) tests
+
+lint: venv ## ruff and mypy over the tree (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 unit: venv ## unit tests only (no broker, no database)
 	$(PYTEST) tests/unit
