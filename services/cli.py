@@ -16,6 +16,7 @@ import os
 import secrets
 import sys
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,6 +72,13 @@ def _service_env(kafka: str, database_url: str) -> dict[str, str]:
         env.setdefault(f"{prefix}KAFKA_BOOTSTRAP_SERVERS", kafka)
         env.setdefault(f"{prefix}DATABASE_URL", database_url)
     return env
+
+
+def _ready_or_gone(url: str, pid: int) -> bool:
+    """The HTTP service at ``url`` is ready, or the process ``pid`` that should serve it is gone."""
+    from infra import process as proc
+
+    return _ready(url) or not proc.is_alive(pid)
 
 
 def _ready(url: str) -> bool:
@@ -138,11 +146,11 @@ def up() -> None:
             task = bar.add_task(f"starting {spec.name}")
             if spec.app_factory is not None:
                 url = f"http://{_http_address(spec)}/readyz"
-                proc.wait_until(lambda url=url, pid=pid: _ready(url) or not proc.is_alive(pid), timeout=90, what=url,
-                                raise_on_timeout=False)
+                proc.wait_until(partial(_ready_or_gone, url, pid), timeout=90, what=url, raise_on_timeout=False)
             if not proc.is_alive(pid):
                 console.print(proc.log_tail(logs / "supervisor.log"))
-                raise typer.Exit(f"the supervisor exited; its log is {logs / 'supervisor.log'}")
+                console.print(f"[red]the supervisor exited; its log is {logs / 'supervisor.log'}[/red]")
+                raise typer.Exit(1)
             child = (supervisor.read_status(state.state_dir()) or {}).get("children", {}).get(spec.name, {})
             bar.update(task, description=f"{spec.name} {child.get('state', 'starting')} (pid {child.get('pid')})")
     _print_status()
@@ -230,7 +238,7 @@ def clients_add(
 
     secret = secrets.token_urlsafe(32)
     client = Client(client_id=client_id, secret_sha256=hashlib.sha256(secret.encode()).hexdigest(),
-                    party=party, agency_id=agency_id, roles=frozenset(role))  # type: ignore[arg-type]
+                    party=party, agency_id=agency_id, roles=frozenset(role))
     console.print(f"[bold]secret for {client_id}[/bold] (shown once, give it to the party): {secret}")
     console.print("add to the client list file:")
     print(f"  - client_id: {client.client_id}\n    secret_sha256: {client.secret_sha256}\n"
