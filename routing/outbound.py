@@ -78,8 +78,9 @@ def _deadline(kind: str) -> Callable[[Any], StepDeadlineReached]:
                                          kind=kind, due_at=e.due_at, detected_at=e.detected_at)
 
 
-def _finished(status: int, at: str, with_reason: bool = True) -> Callable[[Any], RoutingFinished]:
-    return lambda e: RoutingFinished(dossier_code=e.dossier_code, national_status=status,
+def _finished(at: str, with_reason: bool = True) -> Callable[[Any], RoutingFinished]:
+    """The end of routing: the status the event set (9, 10, 7, 8 or intake's 3), its reason and instant."""
+    return lambda e: RoutingFinished(dossier_code=e.dossier_code, national_status=e.national_status,
                                      reason=e.reason if with_reason else None, finished_at=getattr(e, at))
 
 
@@ -118,11 +119,11 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
         dossier_code=e.dossier_code, agency_id=e.agency_id, reason=e.reason,
         original_appointment_at=e.original_appointment_at, new_appointment_at=e.new_appointment_at,
         issued_at=e.issued_at),
-    D.ResultReady: _finished(9, "ready_at", with_reason=False),
-    D.ResultHandedOver: _finished(10, "handed_over_at", with_reason=False),
-    D.Withdrawn: _finished(7, "withdrawn_at"),
-    D.Stopped: _finished(8, "stopped_at"),
-    D.ClosedAtIntake: _finished(3, "refused_at"),
+    D.ResultReady: _finished("ready_at", with_reason=False),
+    D.ResultHandedOver: _finished("handed_over_at", with_reason=False),
+    D.Withdrawn: _finished("withdrawn_at"),
+    D.Stopped: _finished("stopped_at"),
+    D.ClosedAtIntake: _finished("refused_at"),
     D.DueTimesRecomputed: lambda e: DueTimesChanged(
         dossier_code=e.dossier_code, calendar_revision=e.calendar_revision, decision=e.decision, reason=e.reason,
         steps=tuple(StepDueChange(step_key=s["step_key"], agency_id=s["agency_id"], opening=s["opening"],
