@@ -157,6 +157,23 @@ def fresh_codes(count: int, day: str = "250707") -> list[str]:
     return [f"{agency}-{day}-{n:04d}" for n in range(1, count + 1)]
 
 
+PAGE = 500
+"""The longest page routing's lists give (``limit``)."""
+
+
+async def every_row(http: httpx.AsyncClient, url: str, headers: dict[str, str], **params: Any) -> list[dict]:
+    """Every row of one of routing's paged lists (``limit``/``offset``), page after page: a test looks
+    for its own rows in the whole list, since other tests on the deployment add rows before them."""
+    rows: list[dict] = []
+    while True:
+        response = await http.get(url, params={**params, "limit": PAGE, "offset": len(rows)}, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        rows += page
+        if len(page) < PAGE:
+            return rows
+
+
 async def all_routed(system: Any, http: httpx.AsyncClient, token: str, codes: list[str],
                      until: Any = lambda view: view["route_version"] is not None, timeout: float = 120) -> None:
     """Wait until routing's view of every dossier in ``codes`` satisfies ``until``."""

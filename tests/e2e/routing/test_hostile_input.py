@@ -20,6 +20,7 @@ from tests.support.routing import (
     all_routed,
     at,
     cloud_event_bytes,
+    every_row,
     fresh_codes,
     produce_on_partition,
     raw_submission,
@@ -37,10 +38,8 @@ def submissions(system, codes: list[str], **fields) -> list[tuple[bytes, bytes]]
 
 
 async def unroutable_for(system, http, token: str) -> dict[str, dict]:
-    response = await http.get(f"{system.routing_url}/v1/routing/unroutable", params={"limit": 500},
-                              headers=bearer(token))
-    assert response.status_code == 200, response.text
-    return {row["dossier_code"]: row for row in response.json()}
+    rows = await every_row(http, f"{system.routing_url}/v1/routing/unroutable", bearer(token))
+    return {row["dossier_code"]: row for row in rows}
 
 
 async def dead_letter_reason(system, key: str) -> str:

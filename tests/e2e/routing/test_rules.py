@@ -11,7 +11,7 @@ import pytest
 from tests.support.agencies import AgencySimulator, result_document, routed_view
 from tests.support.intake import bearer
 from tests.support.kafka import read_until
-from tests.support.routing import at, instant, intake_status, step_of, submit
+from tests.support.routing import at, every_row, instant, intake_status, step_of, submit
 
 pytestmark = pytest.mark.e2e
 COMMUNE = "400.10.16690.H40"  # the commune people's committee of locality 16690 from July 2025
@@ -92,9 +92,8 @@ async def test_an_agency_sees_only_the_steps_routed_to_it(system, http, tokens) 
     code = await copy_dossier(system, http, tokens)
     agencies = AgencySimulator(system, http)
 
-    mine = (await http.get(f"{system.routing_url}/v1/inbox", params={"state": "open", "limit": 500},
-                           headers=agencies.headers(COMMUNE))).json()
-    theirs = (await http.get(f"{system.routing_url}/v1/inbox", headers=agencies.headers(COMMUNE_POLICE))).json()
+    mine = await every_row(http, f"{system.routing_url}/v1/inbox", agencies.headers(COMMUNE), state="open")
+    theirs = await every_row(http, f"{system.routing_url}/v1/inbox", agencies.headers(COMMUNE_POLICE))
     view = await http.get(f"{system.routing_url}/v1/routing/dossiers/{code}", headers=agencies.headers(COMMUNE_POLICE))
 
     assert code in {item["dossier_code"] for item in mine}
@@ -138,8 +137,7 @@ async def test_an_overdue_step_is_flagged_attributed_and_its_agency_apologises_o
                                and json.loads(r.value)["type"] == "vn.lienthong.routing.step.deadline.v1"
                                and json.loads(r.value)["data"]["kind"] == "overdue")
     assert json.loads(records[0].value)["data"]["agency_id"] == COMMUNE
-    overdue = (await http.get(f"{system.routing_url}/v1/inbox", params={"overdue": "true", "limit": 500},
-                              headers=agencies.headers(COMMUNE))).json()
+    overdue = await every_row(http, f"{system.routing_url}/v1/inbox", agencies.headers(COMMUNE), overdue="true")
     assert code in {item["dossier_code"] for item in overdue}
 
     apology = {"reason": "Xin lỗi vì chậm trả do thiếu cán bộ", "new_appointment_at": at(9, 17, 30).isoformat()}
