@@ -123,7 +123,8 @@ def schemathesis(base_url: str, token: str | None, work_dir: Path, code: str) ->
     config = work_dir / "schemathesis.toml"
     config.write_text(f'[parameters]\n"path.code" = "{code}"\n"path.step_key" = "issue_copy"\n\n'
                       f'[generation]\nmax-examples = {MAX_EXAMPLES}\n\n'
-                      f'[[operations]]\ninclude-method = "GET"\ngeneration = {{ max-examples = {QUERY_MAX_EXAMPLES} }}\n',
+                      f'[[operations]]\ninclude-method = "GET"\n'
+                      f'generation = {{ max-examples = {QUERY_MAX_EXAMPLES} }}\n',
                       encoding="utf-8")
     authorization = ["--header", f"Authorization: Bearer {token}"] if token else []
     return subprocess.run(

@@ -22,9 +22,10 @@ async def test_the_nfc_and_nfd_forms_of_one_key_are_the_same_key(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     key = f"hồ-sơ-Nguyễn-{uuid.uuid4()}"
     body = certified_copy_submission(intake.agency_id)
+    nfc, nfd = unicodedata.normalize("NFC", key), unicodedata.normalize("NFD", key)
 
-    first = await http.post("/v1/dossiers", json=body, headers=_headers(tokens["portal"], unicodedata.normalize("NFC", key)))
-    retry = await http.post("/v1/dossiers", json=body, headers=_headers(tokens["portal"], unicodedata.normalize("NFD", key)))
+    first = await http.post("/v1/dossiers", json=body, headers=_headers(tokens["portal"], nfc))
+    retry = await http.post("/v1/dossiers", json=body, headers=_headers(tokens["portal"], nfd))
 
     assert first.status_code == retry.status_code == 201, retry.text
     assert retry.json()["code"] == first.json()["code"]

@@ -48,7 +48,7 @@ async def test_a_relay_killed_during_a_burst_leaves_every_event_on_kafka_exactly
     assert len(ids) == 1200
     assert max(ids.values()) == 1
     per_dossier: dict[str, list[str]] = defaultdict(list)
-    for record, event in zip(settled, events):
+    for record, event in zip(settled, events, strict=True):
         assert record.key.decode() == event["subject"]
         per_dossier[event["subject"]].append(event["type"])
     assert set(per_dossier) == set(codes)

@@ -102,7 +102,7 @@ async def test_records_the_relay_publishes_are_structured_cloudevents_the_sdk_re
 
     assert len(records) == len(dossiers)
     for record in records:
-        message = KafkaMessage(headers={name: value for name, value in record.headers}, key=record.key,
+        message = KafkaMessage(headers=dict(record.headers), key=record.key,
                                value=record.value)
         assert message.headers["content-type"] == b"application/cloudevents+json"
         assert not [name for name in message.headers if name.lower().startswith("ce_")]

@@ -9,6 +9,7 @@ own PID or data directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -88,10 +89,8 @@ class PrivateInfra:
 
     def stop(self) -> None:
         for action in ("kafka-down", "postgres-down"):
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._infra(action)
-            except RuntimeError:
-                pass
         if self.postgres_root is not None and self.state_dir not in self.postgres_root.parents:
             shutil.rmtree(self.postgres_root.parent, ignore_errors=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -95,13 +95,13 @@ def test_an_invalid_year_file_is_refused_with_the_reason(tmp_path, body, problem
 
 def test_a_year_file_must_be_named_after_its_year(tmp_path):
     write(tmp_path, "decisions/2024.yaml", "year: 2025\n")
-    with pytest.raises(CalendarDataError, match="name it 2025.yaml"):
+    with pytest.raises(CalendarDataError, match=r"name it 2025\.yaml"):
         load_calendar_data(tmp_path)
 
 
 def test_a_stray_file_in_the_decisions_folder_is_refused_not_ignored(tmp_path):
     write(tmp_path, "decisions/2027.yml", "year: 2027\n")
-    with pytest.raises(CalendarDataError, match="only <year>.yaml"):
+    with pytest.raises(CalendarDataError, match=r"only <year>\.yaml"):
         load_calendar_data(tmp_path)
 
 

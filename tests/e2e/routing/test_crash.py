@@ -142,7 +142,7 @@ async def test_killing_routings_api_and_consumers_and_intakes_consumer_repeatedl
         system.check_alive()
         routing_events = [json.loads(r.value) for r in await read_to_end(system.kafka, system.routing_topic)]
         statuses = [json.loads(r.value) for r in await read_to_end(system.kafka, system.status_topic)]
-        dead = [r for r in await read_to_end(system.kafka, system.dead_letter_topic)]
+        dead = await read_to_end(system.kafka, system.dead_letter_topic)
 
     ours = set(codes)
     assert Counter(e["id"] for e in routing_events + statuses).most_common(1)[0][1] == 1

@@ -84,7 +84,8 @@ async def test_malformed_bodies_get_422_and_nothing_changes(system, http, tokens
 
 
 async def test_an_unknown_dossier_gets_404(system, http, tokens) -> None:
-    response = await AgencySimulator(system, http).rest(f"{system.agency_id}-250707-9999", "issue_copy", COMMUNE, "claim")
+    unknown = f"{system.agency_id}-250707-9999"
+    response = await AgencySimulator(system, http).rest(unknown, "issue_copy", COMMUNE, "claim")
     assert response.status_code == 404
 
 
@@ -165,7 +166,8 @@ async def test_the_desk_hands_the_result_over_and_intake_shows_status_10(system,
 
     other_desk = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover",
                                  headers=bearer(tokens["other-desk"]))
-    handed = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover", headers=bearer(tokens["desk"]))
+    handed = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/handover",
+                             headers=bearer(tokens["desk"]))
 
     assert other_desk.status_code == 404
     assert handed.status_code == 200 and handed.json()["national_status"] == 10
@@ -212,7 +214,8 @@ async def dead_letter_of(system, event_id: str) -> str:
     return dict(dead[0].headers)["dlq-reason"].decode()
 
 
-async def test_a_kafka_reply_for_another_agencys_step_is_dead_lettered_and_changes_nothing(system, http, tokens) -> None:
+async def test_a_kafka_reply_for_another_agencys_step_is_dead_lettered_and_changes_nothing(
+        system, http, tokens) -> None:
     code = await copy_dossier(system, http, tokens)
     agencies = AgencySimulator(system, http)
     before = await routed_view(system, http, tokens["auditor"], code)
@@ -282,7 +285,8 @@ async def test_routings_events_keep_the_requests_correlation_and_the_replys_corr
     request_id, reply_correlation = str(uuid.uuid4()), str(uuid.uuid4())
 
     done = await http.post(f"{system.routing_url}/v1/inbox/{code}/steps/birth_registration/complete",
-                           json={"documents": []}, headers={**agencies.headers(COMMUNE), "X-Correlation-ID": request_id})
+                           json={"documents": []},
+                           headers={**agencies.headers(COMMUNE), "X-Correlation-ID": request_id})
     assert done.status_code == 200
     reply_id = await agencies.kafka(code, "residence_registration", COMMUNE_POLICE, "claim", at(7, 10),
                                     correlation_id=reply_correlation)
