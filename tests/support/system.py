@@ -18,13 +18,17 @@ back within its own story (``clock.set(at)``, ``clock.advance(timedelta(hours=2)
   is an :class:`OwnClock` started at :data:`~tests.support.deployments.SYSTEM_START`, or at the
   instant of the test's ``@pytest.mark.clock_starts_at(datetime)`` marker. Every test that uses
   ``system`` gets one, asked for or not, so no test inherits another's time.
-- A test with a deployment of its own (``own_system``, or a module fixture around
-  :func:`~tests.support.deployments.deploy_system`) builds one itself:
+- A test taking ``own_system`` gets its ``clock`` the same way, on its own deployment.
+- Tests sharing a deployment of their module (a module fixture around
+  :func:`~tests.support.deployments.deploy_system`) each build one first thing:
   ``clock = OwnClock(deployment, datetime(2027, 3, 1, 9, tzinfo=VN))``.
+- The helpers that take ``system`` and set the time (``submit``, ``drive`` in
+  tests/support/routing.py, ``SystemDeployment.set_time``) move that same clock.
 
 A test that changes what the whole deployment shares beyond time — the working calendar, the
-processes themselves — takes a deployment of its own (``own_system``): an own clock does not
-undo a calendar change another test would then compute its due times under. And a test reads
+processes themselves — takes a deployment of its own (``own_system``), or shares one only with
+tests that each work in a stretch of time of their own: an own clock does not undo a calendar
+change another test would then compute its due times under. And a test reads
 only its own dossiers (by code, or by paging through a list until it finds them), never the
 length or the first page of a list other tests add to.
 """
