@@ -14,13 +14,23 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from routing.application import RoutingApplication
 from routing.domain import CLOSED_STATUSES, RoutedDossier
 from routing.readmodel import COLUMNS, InboxQueries
+from routing.settings import RoutingSettings
 from services.eventstore import EventStore, TrackingApplication
 from services.runtime import open_event_store
 from services.settings import ServiceSettings
 from tests.random_refs import random_agency_id, random_suffix
-from tests.support.builders import a_routed_dossier, vn
+from tests.support.builders import (
+    CIVIL_STATUS,
+    LOCALITY,
+    POLICE,
+    SOCIAL_INSURANCE,
+    a_routed_code,
+    a_routed_dossier,
+    vn,
+)
 from tests.support.endpoints import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -104,10 +114,6 @@ def an_unroutable_row(dossier: RoutedDossier, **overrides: Any) -> dict[str, Any
     return row
 
 
-def a_code() -> str:
-    return f"{random_agency_id()}-250707-{random_suffix(4)}"
-
-
 def a_position(offset: int) -> Tracking:
     return Tracking(f"intake-events-{random_suffix()}:0", offset)
 
@@ -182,13 +188,49 @@ async def test_an_unroutable_dossier_is_listed_until_it_is_routed(read_model: Re
     assert await read_model.queries.unroutable(receiving_agency_id=None, limit=500, offset=0) == []
 
 
+async def test_a_dossier_routing_starts_has_a_row_per_step_of_its_route_in_the_agencies_inboxes(
+        endpoints: Endpoints, schema: str) -> None:
+    settings = RoutingSettings(database_url=endpoints.database_url, database_schema=schema)
+    store: EventStore[RoutingApplication] = EventStore(
+        lambda: RoutingApplication(env=settings.eventsourcing_env(pool_size=2)))
+    await open_event_store(settings, store)
+    pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2)
+    try:
+        assert store.app is not None
+        code = a_routed_code()
+        await store.call(receive_birth_registration, store.app, code)
+
+        rows = await pool.fetch(f'SELECT step_key, agency_id, state, due_at FROM "{schema}".inbox_steps '
+                                "WHERE dossier_code = $1 ORDER BY step_key", code)
+        inbox = await InboxQueries(pool, schema).for_agency(CIVIL_STATUS, states=["open"], due_before=None,
+                                                            overdue_only=False, limit=100, offset=0)
+    finally:
+        await pool.close()
+        await store.close()
+
+    assert {(r["step_key"], r["agency_id"], r["state"]) for r in rows} == {
+        ("birth_registration", CIVIL_STATUS, "open"), ("residence_registration", POLICE, "pending"),
+        ("health_insurance_card", SOCIAL_INSURANCE, "pending")}
+    assert [(r["dossier_code"], r["step_key"], r["due_at"]) for r in inbox] == [
+        (code, "birth_registration", vn(7, 8, 9))]
+
+
+def receive_birth_registration(app: RoutingApplication, code: str) -> None:
+    """Routing receives a birth registration the desk accepted on Monday 09:00, and saves it."""
+    dossier = app.receive(code=code, procedure_code="1.001193", locality_code=LOCALITY,
+                          receiving_agency_id=random_agency_id(), channel="desk", result_delivery_method="desk",
+                          options=[], received_at=RECEIVED, national_status=2)
+    assert dossier is not None
+    app.save_dossier(dossier)
+
+
 # --- the inbox queries --------------------------------------------------------------------------
 
 
 async def test_an_agencys_inbox_holds_only_its_steps_soonest_due_first_and_undated_ones_last(
         read_model: ReadModel) -> None:
     agency = random_agency_id()
-    paused, later, sooner, other = a_code(), a_code(), a_code(), a_code()
+    paused, later, sooner, other = a_routed_code(), a_routed_code(), a_routed_code(), a_routed_code()
     await read_model.record(
         a_step_row(paused, agency_id=agency, step_key="pay", due_at=None),
         a_step_row(later, agency_id=agency, step_key="check", due_at=vn(7, 9, 9)),
@@ -202,7 +244,7 @@ async def test_an_agencys_inbox_holds_only_its_steps_soonest_due_first_and_undat
 
 async def test_steps_due_at_the_same_instant_are_listed_by_dossier_code(read_model: ReadModel) -> None:
     agency = random_agency_id()
-    codes = sorted(a_code() for _ in range(3))
+    codes = sorted(a_routed_code() for _ in range(3))
     await read_model.record(*[a_step_row(code, agency_id=agency, step_key="check") for code in reversed(codes)])
 
     assert [code for code, _ in await read_model.inbox(agency)] == codes
@@ -210,7 +252,7 @@ async def test_steps_due_at_the_same_instant_are_listed_by_dossier_code(read_mod
 
 async def test_the_inbox_keeps_only_the_states_asked_for(read_model: ReadModel) -> None:
     agency = random_agency_id()
-    rows = {state: a_step_row(a_code(), agency_id=agency, state=state) for state in ("open", "claimed", "done")}
+    rows = {state: a_step_row(a_routed_code(), agency_id=agency, state=state) for state in ("open", "claimed", "done")}
     await read_model.record(*rows.values())
 
     active = await read_model.inbox(agency, states=["open", "claimed"])
@@ -223,7 +265,7 @@ async def test_the_inbox_keeps_only_the_states_asked_for(read_model: ReadModel) 
 async def test_the_inbox_keeps_only_steps_due_by_the_instant_asked_for_and_leaves_undated_ones_out(
         read_model: ReadModel) -> None:
     agency = random_agency_id()
-    on_time, after, undated = a_code(), a_code(), a_code()
+    on_time, after, undated = a_routed_code(), a_routed_code(), a_routed_code()
     await read_model.record(a_step_row(on_time, agency_id=agency, due_at=NOW),
                             a_step_row(after, agency_id=agency, due_at=NOW + timedelta(seconds=1)),
                             a_step_row(undated, agency_id=agency, due_at=None))
@@ -233,17 +275,17 @@ async def test_the_inbox_keeps_only_steps_due_by_the_instant_asked_for_and_leave
 
 async def test_the_overdue_inbox_keeps_only_steps_flagged_overdue(read_model: ReadModel) -> None:
     agency = random_agency_id()
-    late, soon = a_code(), a_code()
+    late, soon = a_routed_code(), a_routed_code()
     await read_model.record(a_step_row(late, agency_id=agency, overdue_raised=True),
                             a_step_row(soon, agency_id=agency, due_soon_raised=True),
-                            a_step_row(a_code(), agency_id=agency))
+                            a_step_row(a_routed_code(), agency_id=agency))
 
     assert [code for code, _ in await read_model.inbox(agency, overdue_only=True)] == [late]
 
 
 async def test_the_inbox_is_read_page_by_page_in_one_order(read_model: ReadModel) -> None:
     agency = random_agency_id()
-    await read_model.record(*[a_step_row(a_code(), agency_id=agency, due_at=RECEIVED + timedelta(minutes=n))
+    await read_model.record(*[a_step_row(a_routed_code(), agency_id=agency, due_at=RECEIVED + timedelta(minutes=n))
                               for n in range(7)])
 
     pages = [await read_model.inbox(agency, limit=3, offset=offset) for offset in (0, 3, 6, 9)]
@@ -288,20 +330,20 @@ async def test_a_desk_sees_only_the_unroutable_dossiers_its_agency_received(read
 ])
 async def test_a_dossier_needs_a_deadline_check_when_an_active_step_is_overdue_or_due_soon_and_not_flagged_so(
         read_model: ReadModel, case: str, step: dict[str, Any], checked: bool) -> None:
-    code = a_code()
+    code = a_routed_code()
     await read_model.record(a_step_row(code, **step))
 
     assert (code in await read_model.queries.needing_deadline_check(NOW, HORIZON)) is checked, case
 
 
 async def test_a_dossier_with_several_steps_to_check_is_listed_once(read_model: ReadModel) -> None:
-    code = a_code()
+    code = a_routed_code()
     await read_model.record(a_step_row(code, due_at=NOW), a_step_row(code, due_at=HORIZON))
 
     assert (await read_model.queries.needing_deadline_check(NOW, HORIZON)).count(code) == 1
 
 
 async def test_the_deadline_check_list_is_bounded(read_model: ReadModel) -> None:
-    await read_model.record(*[a_step_row(a_code(), due_at=NOW) for _ in range(5)])
+    await read_model.record(*[a_step_row(a_routed_code(), due_at=NOW) for _ in range(5)])
 
     assert len(await read_model.queries.needing_deadline_check(NOW, HORIZON, limit=3)) == 3
