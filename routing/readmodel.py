@@ -22,7 +22,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from routing.domain import CLOSED_STATUSES
+from shared_events.contracts.values import TERMINAL_STATUSES
 
 CREATE_INBOX = """
 CREATE TABLE IF NOT EXISTS {schema}.inbox_steps (
@@ -141,7 +141,7 @@ class InboxQueries:
     async def unroutable(self, *, receiving_agency_id: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
         """Dossiers routing could not route and that are still open, oldest first; only those received
         by ``receiving_agency_id`` unless it is None."""
-        clauses, args = ["NOT routed", "national_status <> ALL($1)"], list[Any]([list(CLOSED_STATUSES)])
+        clauses, args = ["NOT routed", "national_status <> ALL($1)"], list[Any]([list(TERMINAL_STATUSES)])
         if receiving_agency_id is not None:
             args.append(receiving_agency_id)
             clauses.append(f"receiving_agency_id = ${len(args)}")

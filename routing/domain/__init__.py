@@ -6,7 +6,8 @@ library defines an aggregate's event classes from the methods in its own body, a
 events by them: ``routing.domain.dossier:RoutedDossier.StepOpened``). What the commands use lives
 beside it:
 
-* ``model``: national statuses, step states, ``StepState``, ``critical_path_limit``;
+* ``model``: step states, ``StepState``, ``critical_path_limit`` (national statuses are
+  ``shared_events.contracts.values.NationalStatus``, their one definition);
 * ``errors``: the domain errors;
 * ``guards``: the checks a command makes before it acts, and the arguments it refuses;
 * ``assignment``: what assigning a route fixes (step records, cut-off, total limit);
@@ -25,36 +26,14 @@ from routing.domain.errors import (
     WrongAgencyError,
 )
 from routing.domain.model import (
-    ACCEPTED,
-    CLOSED_STATUSES,
     MAX_AMOUNT_VND,
-    NEW,
-    PAYMENT_REQUESTED,
-    PROCESSING,
-    REFUSED_AT_INTAKE,
-    RESULT_READY,
-    RESULT_RETURNED,
-    STOPPED,
-    SUPPLEMENT_REQUESTED,
-    WITHDRAWN,
     StepState,
     critical_path_limit,
 )
 
 __all__ = [
-    "ACCEPTED",
-    "CLOSED_STATUSES",
     "MAX_AMOUNT_VND",
-    "NEW",
-    "PAYMENT_REQUESTED",
-    "PROCESSING",
-    "REFUSED_AT_INTAKE",
-    "RESULT_READY",
-    "RESULT_RETURNED",
     "ROUTING_NAMESPACE",
-    "STOPPED",
-    "SUPPLEMENT_REQUESTED",
-    "WITHDRAWN",
     "ApologyAlreadyIssuedError",
     "DossierClosedError",
     "InvalidCommandError",

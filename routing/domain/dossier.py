@@ -48,30 +48,20 @@ from routing.domain.guards import (
     step_for,
 )
 from routing.domain.model import (
-    ACCEPTED,
     CLAIMED,
     CLOSED,
-    CLOSED_STATUSES,
     COMPLETED,
     DONE,
     MAX_AMOUNT_VND,
-    NEW,
     OPEN,
-    PAYMENT_REQUESTED,
     PENDING,
-    PROCESSING,
     REFUSED,
-    REFUSED_AT_INTAKE,
-    RESULT_READY,
-    RESULT_RETURNED,
     SENT_BACK,
-    STOPPED,
-    SUPPLEMENT_REQUESTED,
-    WITHDRAWN,
     StepState,
     effective_predecessors,
     limit_dict,
 )
+from shared_events.contracts.values import TERMINAL_STATUSES, NationalStatus
 
 ROUTING_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/routed-dossiers")
 
@@ -127,7 +117,7 @@ class RoutedDossier(Aggregate):
     def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> RoutedDossier:
         """Validate the receipt and repeat the code as ``dossier_code`` on the ``Received`` event."""
         require_aware(kwargs.get("received_at"), "received_at")
-        if kwargs.get("national_status") not in (NEW, ACCEPTED):
+        if kwargs.get("national_status") not in (NationalStatus.NEW, NationalStatus.ACCEPTED):
             status = kwargs.get("national_status")
             raise InvalidCommandError(f"a dossier reaches routing with status 1 or 2, got {status!r}")
         options = kwargs.get("options") or []
@@ -174,7 +164,7 @@ class RoutedDossier(Aggregate):
     @property
     def closed(self) -> bool:
         """Withdrawn, stopped, refused or returned: no action is possible any more."""
-        return self.national_status in CLOSED_STATUSES
+        return self.national_status in TERMINAL_STATUSES
 
     @property
     def current_appointment_at(self) -> datetime | None:
@@ -184,7 +174,7 @@ class RoutedDossier(Aggregate):
     @property
     def withdrawable(self) -> bool:
         """The applicant may still withdraw: not closed and no result ready (status 9)."""
-        return not self.closed and self.national_status != RESULT_READY
+        return not self.closed and self.national_status != NationalStatus.DONE_AWAITING_HANDOVER
 
     def involves(self, agency_id: str | None) -> bool:
         """``agency_id`` has a step on this dossier's route (what entitles an agency to see it)."""
@@ -238,7 +228,8 @@ class RoutedDossier(Aggregate):
             dossier_code=self.code, procedure_code=self.procedure_code, route_version=route.version, steps=records,
             cutoff=None if clock_cutoff is None else clock_cutoff.strftime("%H:%M"),
             total_limit=None if total is None else limit_dict(total),
-            processing_started_at=started, appointment_at=appointment, assigned_at=at, national_status=PROCESSING,
+            processing_started_at=started, appointment_at=appointment, assigned_at=at,
+            national_status=NationalStatus.PROCESSING,
         )
         self._open([step.key for step in initial], started, calendar)
         self._finish_if_complete(route, at)
@@ -342,7 +333,8 @@ class RoutedDossier(Aggregate):
 
     def _finish_if_complete(self, route: routes.Route, at: datetime) -> None:
         if route.is_complete({key for key, s in self.steps.items() if s.state == DONE}, self.options):
-            self._result_ready(dossier_code=self.code, ready_at=at, national_status=RESULT_READY)
+            self._result_ready(dossier_code=self.code, ready_at=at,
+                               national_status=NationalStatus.DONE_AWAITING_HANDOVER)
 
     @event("ResultReady")
     def _result_ready(self, dossier_code: str, ready_at: datetime, national_status: int) -> None:
@@ -383,7 +375,7 @@ class RoutedDossier(Aggregate):
         require_processing(self, "request a supplement")
         require_text(reason, "reason")
         self._supplement_requested(dossier_code=self.code, step_key=step_key, agency_id=agency_id, reason=reason,
-                                   requested_at=at, national_status=SUPPLEMENT_REQUESTED)
+                                   requested_at=at, national_status=NationalStatus.SUPPLEMENT_REQUESTED)
 
     @event("SupplementRequested")
     def _supplement_requested(
@@ -397,10 +389,11 @@ class RoutedDossier(Aggregate):
     ) -> None:
         """The citizen supplemented: status 4, the clock runs again and every open step's due (and
         the appointment) moves later by the paused working time."""
-        require_paused(self, SUPPLEMENT_REQUESTED, at)
+        require_paused(self, NationalStatus.SUPPLEMENT_REQUESTED, at)
         dues = dues_after_pauses(self, calendar, at)
         self._supplement_provided(dossier_code=self.code, provided_at=at, documents=checked_documents(documents),
-                                  dues=resumed(dues), appointment_at=dues.appointment_at, national_status=PROCESSING)
+                                  dues=resumed(dues), appointment_at=dues.appointment_at,
+                                  national_status=NationalStatus.PROCESSING)
 
     @event("SupplementProvided")
     def _supplement_provided(
@@ -424,7 +417,7 @@ class RoutedDossier(Aggregate):
         if reason is not None:
             require_text(reason, "reason")
         self._payment_requested(dossier_code=self.code, step_key=step_key, agency_id=agency_id, amount_vnd=amount_vnd,
-                                requested_at=at, national_status=PAYMENT_REQUESTED, reason=reason)
+                                requested_at=at, national_status=NationalStatus.PAYMENT_REQUESTED, reason=reason)
 
     @event("PaymentRequested")
     def _payment_requested(
@@ -436,10 +429,10 @@ class RoutedDossier(Aggregate):
 
     def record_payment(self, at: datetime, calendar: WorkingCalendar) -> None:
         """The citizen paid: status 4, dues and appointment move as for a supplement."""
-        require_paused(self, PAYMENT_REQUESTED, at)
+        require_paused(self, NationalStatus.PAYMENT_REQUESTED, at)
         dues = dues_after_pauses(self, calendar, at)
         self._payment_received(dossier_code=self.code, paid_at=at, dues=resumed(dues),
-                               appointment_at=dues.appointment_at, national_status=PROCESSING)
+                               appointment_at=dues.appointment_at, national_status=NationalStatus.PROCESSING)
 
     @event("PaymentReceived")
     def _payment_received(
@@ -473,7 +466,7 @@ class RoutedDossier(Aggregate):
         yet routed and a closed one record nothing. The apology's new appointment is the agency's
         own date and stays."""
         require_aware(at, "at")
-        if self.closed or self.route_version is None or self.national_status != PROCESSING:
+        if self.closed or self.route_version is None or self.national_status != NationalStatus.PROCESSING:
             return
         dues = dues_after_pauses(self, calendar, at)
         steps = [
@@ -524,7 +517,8 @@ class RoutedDossier(Aggregate):
         self._step_refused(
             dossier_code=self.code, step_key=step_key, agency_id=agency_id, opening=step.openings, reason=reason,
             refused_at=at, due_at=step.due_at, timeliness=timeliness,
-            closed_steps=[s.key for s in self.open_steps() if s.key != step_key], national_status=STOPPED,
+            closed_steps=[s.key for s in self.open_steps() if s.key != step_key],
+            national_status=NationalStatus.STOPPED,
         )
 
     @event("StepRefused")
@@ -542,7 +536,7 @@ class RoutedDossier(Aggregate):
         require_closable(self, at)
         require_text(reason, "reason")
         self._withdrawn(dossier_code=self.code, reason=reason, withdrawn_at=at,
-                        closed_steps=[s.key for s in self.open_steps()], national_status=WITHDRAWN)
+                        closed_steps=[s.key for s in self.open_steps()], national_status=NationalStatus.WITHDRAWN)
 
     @event("Withdrawn")
     def _withdrawn(
@@ -571,7 +565,8 @@ class RoutedDossier(Aggregate):
         require_closable(self, at)
         require_text(reason, "reason")
         self._closed_at_intake(dossier_code=self.code, reason=reason, refused_at=at,
-                               closed_steps=[s.key for s in self.open_steps()], national_status=REFUSED_AT_INTAKE)
+                               closed_steps=[s.key for s in self.open_steps()],
+                               national_status=NationalStatus.REFUSED_AT_INTAKE)
 
     @event("ClosedAtIntake")
     def _closed_at_intake(
@@ -584,7 +579,7 @@ class RoutedDossier(Aggregate):
         require_closable(self, at)
         require_text(reason, "reason")
         self._stopped(dossier_code=self.code, reason=reason, stopped_by=by, stopped_at=at,
-                      closed_steps=[s.key for s in self.open_steps()], national_status=STOPPED)
+                      closed_steps=[s.key for s in self.open_steps()], national_status=NationalStatus.STOPPED)
 
     @event("Stopped")
     def _stopped(
@@ -664,13 +659,13 @@ class RoutedDossier(Aggregate):
         """Return the result at the desk (status 9 → 10)."""
         require_not_closed(self)
         require_aware(at, "at")
-        if self.national_status != RESULT_READY:
+        if self.national_status != NationalStatus.DONE_AWAITING_HANDOVER:
             raise StepStateError(
                 f"hồ sơ {self.code} has no result ready to hand over (status {self.national_status})"
             )
         require_text(by, "by")
         self._result_handed_over(dossier_code=self.code, handed_over_by=by, handed_over_at=at,
-                                 national_status=RESULT_RETURNED)
+                                 national_status=NationalStatus.RESULT_RETURNED)
 
     @event("ResultHandedOver")
     def _result_handed_over(

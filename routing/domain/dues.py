@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from routing.calendar import WorkingCalendar
-from routing.domain.model import PROCESSING, StepState, working_limit
+from routing.domain.model import StepState, working_limit
+from shared_events.contracts.values import NationalStatus
 
 if TYPE_CHECKING:
     from routing.domain.dossier import RoutedDossier
@@ -58,7 +59,7 @@ def is_overdue(dossier: RoutedDossier, at: datetime) -> bool:
     if any(step.due_at is not None and at > step.due_at for step in dossier.open_steps()):
         return True
     appointment = dossier.current_appointment_at
-    return dossier.national_status == PROCESSING and appointment is not None and at > appointment
+    return dossier.national_status == NationalStatus.PROCESSING and appointment is not None and at > appointment
 
 
 class Alert(NamedTuple):

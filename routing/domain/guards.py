@@ -17,7 +17,8 @@ from routing.domain.errors import (
     StepStateError,
     WrongAgencyError,
 )
-from routing.domain.model import PROCESSING, RESULT_READY, SKIPPED, StepState
+from routing.domain.model import SKIPPED, StepState
+from shared_events.contracts.values import NationalStatus
 
 if TYPE_CHECKING:
     from routing.domain.dossier import RoutedDossier
@@ -62,7 +63,7 @@ def require_not_closed(dossier: RoutedDossier) -> None:
 
 
 def require_processing(dossier: RoutedDossier, action: str) -> None:
-    if dossier.national_status != PROCESSING:
+    if dossier.national_status != NationalStatus.PROCESSING:
         raise StepStateError(f"cannot {action} while hồ sơ {dossier.code} has status {dossier.national_status}")
 
 
@@ -80,7 +81,7 @@ def require_closable(dossier: RoutedDossier, at: datetime) -> None:
     """Not closed, and no result awaiting handover (status 9)."""
     require_not_closed(dossier)
     require_aware(at, "at")
-    if dossier.national_status == RESULT_READY:
+    if dossier.national_status == NationalStatus.DONE_AWAITING_HANDOVER:
         raise StepStateError(f"hồ sơ {dossier.code} is resolved; its result awaits handover")
 
 

@@ -1,4 +1,4 @@
-"""Value objects of the routed dossier: national statuses, step states, the critical path."""
+"""Value objects of the routed dossier: step states, the critical path."""
 
 from __future__ import annotations
 
@@ -9,17 +9,6 @@ from typing import Any
 
 from routing.calendar import WorkingLimit
 from routing.routes import Route, Step, TimeLimit
-from shared_events.contracts.values import TERMINAL_STATUSES, NationalStatus
-
-# National dossier status codes (mã trạng thái hồ sơ): one definition, in shared_events.
-NEW, ACCEPTED, REFUSED_AT_INTAKE, PROCESSING = (
-    NationalStatus.NEW, NationalStatus.ACCEPTED, NationalStatus.REFUSED_AT_INTAKE, NationalStatus.PROCESSING)
-SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED, WITHDRAWN, STOPPED = (
-    NationalStatus.SUPPLEMENT_REQUESTED, NationalStatus.PAYMENT_REQUESTED, NationalStatus.WITHDRAWN,
-    NationalStatus.STOPPED)
-RESULT_READY, RESULT_RETURNED = NationalStatus.DONE_AWAITING_HANDOVER, NationalStatus.RESULT_RETURNED
-CLOSED_STATUSES = TERMINAL_STATUSES
-PAUSED_STATUSES = frozenset({SUPPLEMENT_REQUESTED, PAYMENT_REQUESTED})
 
 MAX_AMOUNT_VND = 10**15
 """The largest payment an agency may ask for, in đồng (a bound, not a law: far above any fee or tax)."""

@@ -15,12 +15,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from routing.application import RoutingApplication
-from routing.domain import CLOSED_STATUSES, RoutedDossier
+from routing.domain import RoutedDossier
 from routing.readmodel import COLUMNS, InboxQueries
 from routing.settings import RoutingSettings
 from services.eventstore import EventStore, TrackingApplication
 from services.runtime import open_event_store
 from services.settings import ServiceSettings
+from shared_events.contracts.values import TERMINAL_STATUSES
 from tests.random_refs import random_agency_id, random_suffix
 from tests.support.builders import (
     CIVIL_STATUS,
@@ -297,7 +298,7 @@ async def test_the_inbox_is_read_page_by_page_in_one_order(read_model: ReadModel
 async def test_unroutable_lists_the_open_unrouted_dossiers_oldest_first(read_model: ReadModel) -> None:
     oldest, newer, routed, closed = (a_routed_dossier("2.000635", RECEIVED) for _ in range(4))
     for dossier, overrides in [(newer, {"detected_at": vn(7, 7, 11)}), (oldest, {"detected_at": vn(7, 7, 10)}),
-                               (routed, {"routed": True}), (closed, {"national_status": sorted(CLOSED_STATUSES)[0]})]:
+                               (routed, {"routed": True}), (closed, {"national_status": sorted(TERMINAL_STATUSES)[0]})]:
         await read_model.record(unroutable=[an_unroutable_row(dossier, **overrides)], dossier=dossier)
 
     listed = await read_model.queries.unroutable(receiving_agency_id=None, limit=500, offset=0)
