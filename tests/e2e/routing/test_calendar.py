@@ -156,19 +156,22 @@ async def test_a_make_up_saturday_moves_the_due_and_the_appointment_earlier(depl
 
 
 async def test_the_calendar_in_force_at_a_past_instant_is_replayed_without_later_changes(deployment, http) -> None:
-    deployment.set_time(vn(4, 5, 9))
-    before = (await calendar(deployment, http))["revision"]
+    made_at = vn(4, 5, 9)
+    just_before = (made_at - timedelta(microseconds=1)).isoformat()
+    deployment.set_time(made_at)
+    before = await calendar(deployment, http, year=2027, as_of=just_before)
+
     answer = await change(deployment, http, "add_day_off", "2027-04-09")
+
     assert answer.status_code == 201, answer.text
-    made_at = answer.json()["change"]["at"]
-
-    then = await calendar(deployment, http, year=2027,
-                          as_of=(datetime.fromisoformat(made_at) - timedelta(microseconds=1)).isoformat())
-    now = await calendar(deployment, http, year=2027)
-
+    assert datetime.fromisoformat(answer.json()["change"]["at"]) == made_at
+    then = await calendar(deployment, http, year=2027, as_of=just_before)
+    since = await calendar(deployment, http, year=2027, as_of=made_at.isoformat())
+    assert then == before
     assert "2027-04-09" not in {d["date"] for d in then["days"]}
-    assert "2027-04-09" in {d["date"] for d in now["days"]}
-    assert then["revision"] == before and now["revision"] == before + 1
+    assert "2027-04-09" in {d["date"] for d in since["days"]}
+    assert since["revision"] == then["revision"] + 1
+    assert "2027-04-09" in {d["date"] for d in (await calendar(deployment, http, year=2027))["days"]}
 
 
 @pytest.mark.parametrize(("kind", "day", "status", "problem"), [
