@@ -280,4 +280,4 @@ def status() -> KafkaStatus:
     pid = _running_pid()
     bootstrap = state.read_info().get("kafka", {}).get("bootstrap_servers") if pid else None
     return KafkaStatus(running=pid is not None, pid=pid, bootstrap_servers=bootstrap,
-                       answering=bool(bootstrap) and answers(bootstrap))
+                       answering=bool(bootstrap) and answers(str(bootstrap)))

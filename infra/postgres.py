@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -264,11 +265,9 @@ def create_schema(url: str, name: str) -> None:
     """Create schema ``name`` (lower-case identifier) in the database at ``url`` if missing."""
     if not SCHEMA_NAME.match(name):
         raise ValueError(f"not a plain lower-case schema name: {name!r}")
-    with psycopg.connect(url, autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
-        except psycopg.errors.UniqueViolation:  # created concurrently: fine
-            pass
+    # created concurrently: fine
+    with psycopg.connect(url, autocommit=True) as conn, contextlib.suppress(psycopg.errors.UniqueViolation):
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
 
 
 def _existing_cluster() -> tuple[runas.ServerUser, Path, Path] | None:
@@ -282,7 +281,7 @@ def down(timeout: int = START_TIMEOUT) -> bool:
     """Stop the cluster (fast shutdown, immediate if that times out). True if it was running."""
     cluster = _existing_cluster()
     was_running = cluster is not None and _is_running(*cluster)
-    if was_running:
+    if cluster is not None and was_running:
         user, bin_dir, root = cluster
         stopped = _pg_ctl(user, bin_dir, root, "stop", "-m", "fast", "-w", "-t", str(timeout))
         if stopped.returncode != 0:

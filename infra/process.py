@@ -12,6 +12,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,10 +56,8 @@ def command_line(pid: int) -> list[str]:
 
 def is_alive(pid: int) -> bool:
     """Whether ``pid`` is a running (non-zombie) process."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaps it if it is our exited child
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

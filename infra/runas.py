@@ -70,9 +70,10 @@ def run(user: ServerUser, command: Sequence[str], *, cwd: Path | None = None,
            "HOME": user.home, "USER": user.name, "LOGNAME": user.name}
     if "TZ" in os.environ:
         env["TZ"] = os.environ["TZ"]
-    switch = {"user": user.uid, "group": user.gid, "extra_groups": []} if user.switch else {}
-    return subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True,
-                          check=check, **switch)
+    if user.switch:
+        return subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, check=check,
+                              user=user.uid, group=user.gid, extra_groups=[])
+    return subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, check=check)
 
 
 def can_reach(user: ServerUser, directory: Path) -> bool:

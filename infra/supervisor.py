@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -84,10 +85,8 @@ class _Child:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (AttributeError, OSError):
-        pass
 
 
 @dataclass
