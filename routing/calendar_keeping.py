@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESCHEDULE_BATCH = 200
-"""Dossiers read from the inbox rows per round of :func:`reschedule_open_dossiers`."""
+"""Dossiers read from the inbox rows per query of :func:`reschedule_open_dossiers`."""
+MAX_ATTEMPTS_PER_ROUND = 3
+"""How often one round recomputes a dossier that keeps being saved under the old calendar meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,17 @@ async def reschedule_open_dossiers(store: EventStore[Any], queries: InboxQueries
     revision = (await store.call(lambda: app.calendar)).revision
     if revision == 0:
         return 0
-    moved, failed = 0, set[str]()
+    moved, failed, seen = 0, set[str](), dict[str, int]()
     while True:
         codes = [c for c in await queries.stale_for_calendar(revision, limit=RESCHEDULE_BATCH + len(failed))
                  if c not in failed]
         if not codes:
             return moved
         for code in codes:
+            seen[code] = seen.get(code, 0) + 1
+            if seen[code] > MAX_ATTEMPTS_PER_ROUND:  # changed again each time: the next round takes it
+                failed.add(code)
+                continue
             try:
                 outcome = await store.call(app.reschedule, code, clock.now())
                 if outcome.moved:

@@ -169,8 +169,9 @@ class InboxQueries:
 
     async def mark_calendar_revision(self, code: str, version: int, revision: int) -> None:
         """Record that the dossier at ``version`` is up to date with calendar ``revision`` (a
-        recomputation that moved nothing). A dossier saved since, at another version, is left for
-        the next round."""
+        recomputation that moved nothing). Rows of a later version — the dossier was saved since,
+        maybe under the old calendar — are left for the next round; rows written before they carried
+        a version (0) are the loaded version's."""
         await self._pool.execute(
-            f"UPDATE {self._table} SET calendar_revision = $3 WHERE dossier_code = $1 AND dossier_version = $2 "
+            f"UPDATE {self._table} SET calendar_revision = $3 WHERE dossier_code = $1 AND dossier_version <= $2 "
             f"AND calendar_revision < $3", code, version, revision)
