@@ -26,7 +26,7 @@ from routing import routes
 from routing.calendar import VIETNAM, WorkingCalendar
 from routing.domain import handoffs
 from routing.domain.assignment import assigned_steps, cutoff, total_limit
-from routing.domain.dues import deadline_alerts, dues_after_pauses, is_overdue, resumed
+from routing.domain.dues import deadline_alerts, dues_after_pauses, is_overdue, moved_dues, resumed
 from routing.domain.errors import (
     ApologyAlreadyIssuedError,
     InvalidCommandError,
@@ -468,20 +468,12 @@ class RoutedDossier(Aggregate):
         require_aware(at, "at")
         if self.closed or self.route_version is None or self.national_status != NationalStatus.PROCESSING:
             return
-        dues = dues_after_pauses(self, calendar, at)
-        steps = [
-            {"step_key": step.key, "agency_id": step.agency_id, "integration": step.integration,
-             "opening": step.openings, "previous_due_at": step.due_at, "due_at": dues.steps[step.key]}
-            for step in self.open_steps()
-            if dues.steps.get(step.key) is not None and step.due_at is not None and dues.steps[step.key] != step.due_at
-        ]
-        moved_appointment = self.appointment_at is not None and dues.appointment_at not in (None, self.appointment_at)
-        if not steps and not moved_appointment:
-            return
-        self._due_times_recomputed(
-            dossier_code=self.code, calendar_revision=calendar.revision, decision=decision, reason=reason,
-            steps=steps, previous_appointment_at=self.appointment_at if moved_appointment else None,
-            appointment_at=dues.appointment_at if moved_appointment else None, recomputed_at=at)
+        moved = moved_dues(self, calendar, at)
+        if moved.steps or moved.appointment_at is not None:
+            self._due_times_recomputed(
+                dossier_code=self.code, calendar_revision=calendar.revision, decision=decision, reason=reason,
+                steps=moved.steps, previous_appointment_at=self.appointment_at if moved.appointment_at else None,
+                appointment_at=moved.appointment_at, recomputed_at=at)
 
     @event("DueTimesRecomputed")
     def _due_times_recomputed(

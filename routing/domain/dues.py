@@ -3,15 +3,15 @@ clock has stopped (supplement and payment requests), when a dossier is overdue, 
 deadline alerts the timer raises.
 
 :func:`dues_after_pauses` is the one formula for "every open step's due and the appointment,
-counted with the dossier's pauses on a calendar": a resumed clock uses it, and so can any
-command that recounts the dues on another calendar.
+counted with the dossier's pauses on a calendar": a resumed clock uses it, and so does a changed
+working calendar (:func:`moved_dues`, what recounting moved).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from routing.calendar import WorkingCalendar
 from routing.domain.model import StepState, working_limit
@@ -47,6 +47,29 @@ def dues_after_pauses(dossier: RoutedDossier, calendar: WorkingCalendar, at: dat
         appointment = calendar.due_with_pauses(
             dossier.processing_started_at, working_limit(dossier.total_limit), pauses)
     return Dues(steps, appointment)
+
+
+class Moved(NamedTuple):
+    """What counting the dues again moved: each open step's ``{step_key, agency_id, integration,
+    opening, previous_due_at, due_at}``, and the new appointment (None when it stays)."""
+
+    steps: list[dict[str, Any]]
+    appointment_at: datetime | None
+
+
+def moved_dues(dossier: RoutedDossier, calendar: WorkingCalendar, at: datetime) -> Moved:
+    """The dues of the open steps and the appointment that differ when counted on ``calendar``
+    (:func:`dues_after_pauses`); a step with no due (paused) is left as it is."""
+    dues = dues_after_pauses(dossier, calendar, at)
+    steps = [
+        {"step_key": step.key, "agency_id": step.agency_id, "integration": step.integration,
+         "opening": step.openings, "previous_due_at": step.due_at, "due_at": due}
+        for step in dossier.open_steps()
+        if (due := dues.steps.get(step.key)) is not None and step.due_at is not None and due != step.due_at
+    ]
+    appointment = dues.appointment_at
+    moved = dossier.appointment_at is not None and appointment not in (None, dossier.appointment_at)
+    return Moved(steps, appointment if moved else None)
 
 
 def resumed(dues: Dues) -> dict[str, datetime]:
