@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
 
 import asyncpg
@@ -28,7 +29,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from bench.load import RECEIVING_DESK
+from services.clock import FileClock
 from services.sandbox import Sandbox, client_entry
+from shared_events.scalars import VIETNAM
 
 PARTITIONS = 3  # as lienthong.intake.dossier-events in infra/topics.yaml
 PROCESS_NAMES = ("intake", "intake-relay")
@@ -148,9 +151,20 @@ async def _delete_group(admin: AIOKafkaAdminClient, group: str) -> str:
     return f"deleted consumer group {group}"
 
 
+def working_instant() -> datetime:
+    """09:00 Vietnam time on the next working day: every process's clock in the routing bench, so
+    steps open at once and agencies may act on them (an action dated before its step opened is
+    refused), whatever the hour the bench runs at."""
+    from routing.calendar import WorkingCalendar
+
+    today = datetime.now(VIETNAM).date()
+    return datetime.combine(WorkingCalendar.default().next_working_day(today), time(9), VIETNAM)
+
+
 @dataclass
 class BenchSystem(BenchIntake):
-    """Intake and routing together (no intake-consumer, no routing-timer), on the system clock."""
+    """Intake and routing together (no intake-consumer, no routing-timer), on a clock file fixed at
+    a working instant (:func:`working_instant`)."""
 
     receiving_agency_id: str = RECEIVING_DESK
     agency_secrets: dict[str, str] = field(default_factory=dict)
@@ -162,6 +176,8 @@ class BenchSystem(BenchIntake):
         geography = Geography.load()
         self.agency_ids = sorted({a.id for a in geography.agencies})
         self.stream_agency_ids = sorted(geography.stream_integrated_agency_ids())
+        self.clock_file = self.work_dir / f"clock-{self.suffix}.txt"
+        FileClock(self.clock_file).set(working_instant())
         self.desk_client_id = f"bench-desk-{self.suffix}"
         self.desk_secret = secrets.token_urlsafe(32)
         self.agency_secrets = {agency: secrets.token_urlsafe(24) for agency in self.agency_ids}
