@@ -10,6 +10,7 @@ by renaming a temporary object), so a refused upload leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 
 from services.documents.store import (
@@ -25,8 +26,13 @@ from services.documents.store import (
 SIGNATURE_BYTES = max(len(s) for signatures in MEDIA_SIGNATURES.values() for s in signatures)
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def check_declared(declared: Declared, limits: Limits) -> None:
     """Refuse, before any byte is read, what the declaration alone rules out."""
+    if not _SHA256.fullmatch(declared.sha256):
+        raise HashMismatchError(f"{declared.sha256[:80]!r} không phải SHA-256 (64 chữ số hex viết thường)")
     if declared.media_type not in MEDIA_SIGNATURES:
         raise MediaTypeMismatchError(
             f"loại tệp {declared.media_type!r} không được nhận; chỉ nhận {', '.join(sorted(MEDIA_SIGNATURES))}")

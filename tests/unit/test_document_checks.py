@@ -164,14 +164,14 @@ async def test_bytes_whose_sha256_is_not_the_declared_one_are_refused_when_the_s
         checked.verify()
 
 
-async def test_a_declared_sha256_in_capitals_does_not_match_the_bytes_hex_digest() -> None:
+@pytest.mark.parametrize("written", ["upper", "short", "not hex"])
+def test_a_declared_sha256_not_written_as_64_lowercase_hex_digits_is_refused_before_any_byte(written: str) -> None:
     data = a_file(PDF)
-    checked = Checked(declared_for(data, PDF, sha256=hashlib.sha256(data).hexdigest().upper()),
-                      streamed([data]), LIMITS)
+    digest = hashlib.sha256(data).hexdigest()
+    declared = {"upper": digest.upper(), "short": digest[:63], "not hex": "z" * 64}[written]
 
-    await passed(checked)
     with pytest.raises(HashMismatchError):
-        checked.verify()
+        Checked(declared_for(data, PDF, sha256=declared), streamed([data]), LIMITS)
 
 
 # --- accepted ------------------------------------------------------------------------------------
