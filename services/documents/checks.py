@@ -29,9 +29,14 @@ SIGNATURE_BYTES = max(len(s) for signatures in MEDIA_SIGNATURES.values() for s i
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+def is_sha256(text: str) -> bool:
+    """Whether ``text`` is written as a content address: 64 lowercase hex digits."""
+    return _SHA256.fullmatch(text) is not None
+
+
 def check_declared(declared: Declared, limits: Limits) -> None:
     """Refuse, before any byte is read, what the declaration alone rules out."""
-    if not _SHA256.fullmatch(declared.sha256):
+    if not is_sha256(declared.sha256):
         raise HashMismatchError(f"{declared.sha256[:80]!r} không phải SHA-256 (64 chữ số hex viết thường)")
     if declared.media_type not in MEDIA_SIGNATURES:
         raise MediaTypeMismatchError(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,13 +26,12 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
-from services.documents.checks import Checked
+from services.documents.checks import Checked, is_sha256
 from services.documents.store import (
     CHUNK_BYTES,
     CorruptDocumentError,
     Declared,
     DocumentNotFoundError,
-    HashMismatchError,
     Limits,
     StoredDocument,
 )
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 PART_BYTES = 5 * 1024 * 1024
 """The smallest part S3 accepts (every part but the last)."""
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED = frozenset({"412", "PreconditionFailed"})
 _SIZE_KEY, _MEDIA_TYPE_KEY = "size-bytes", "media-type"
@@ -104,9 +101,7 @@ class S3DocumentStore:
         return self._s3
 
     async def put(self, declared: Declared, chunks: AsyncIterable[bytes]) -> StoredDocument:
-        checked = Checked(declared, chunks, self.limits)
-        if not _SHA256.fullmatch(declared.sha256):  # no address: refused before a byte is sent
-            raise HashMismatchError(f"{declared.sha256!r} không phải SHA-256 (64 chữ số hex thường)")
+        checked = Checked(declared, chunks, self.limits)  # refuses a declaration that is no address
         try:
             existing = await self.stat(declared.sha256)
         except DocumentNotFoundError:
@@ -196,7 +191,7 @@ class S3DocumentStore:
 
     def _existing_key(self, sha256: str) -> str:
         """The key of ``sha256``; an address that is no SHA-256 can hold nothing."""
-        if not _SHA256.fullmatch(sha256):
+        if not is_sha256(sha256):
             raise DocumentNotFoundError(f"không có tệp {sha256!r}")
         return self.key(sha256)
 

@@ -28,11 +28,16 @@ from services.documents.store import (
     SizeMismatchError,
 )
 from tests.random_refs import random_sha256
+from tests.support.documents import PDF, PNG, a_file, declared_for, streamed
 from tests.support.endpoints import Endpoints
 
 pytestmark = pytest.mark.integration
 MB = 1024 * 1024
-PDF, PNG = "application/pdf", "image/png"
+
+
+def a_pdf(size: int = 3 * MB // 2) -> bytes:
+    """Random bytes after a PDF header."""
+    return a_file(PDF, size)
 
 
 @dataclass
@@ -68,24 +73,6 @@ async def store(endpoints: Endpoints, schema: str) -> AsyncIterator[Store]:
         yield Store(documents, pool, schema)
     finally:
         await pool.close()
-
-
-def a_pdf(size: int = 3 * MB // 2) -> bytes:
-    """Random bytes after a PDF header."""
-    return b"%PDF-1.7\n" + os.urandom(size - 9)
-
-
-def declared_for(data: bytes, media_type: str = PDF, **overrides: object) -> Declared:
-    fields: dict[str, object] = {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
-                                 "media_type": media_type}
-    fields.update(overrides)
-    return Declared(**fields)  # type: ignore[arg-type]
-
-
-async def streamed(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        await asyncio.sleep(0)
-        yield chunk
 
 
 def cut(data: bytes, size: int) -> list[bytes]:

@@ -26,6 +26,7 @@ from services.documents.store import (
     SizeMismatchError,
 )
 from tests.random_refs import random_sha256, random_suffix
+from tests.support.documents import PDF, a_file, declared_for
 from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server, running_s3_server
 
 pytestmark = pytest.mark.integration
@@ -59,14 +60,6 @@ async def small_store(s3_server: S3Server) -> AsyncIterator[S3DocumentStore]:
         yield opened
 
 
-def random_pdf(size: int) -> bytes:
-    return b"%PDF-1.7\n" + os.urandom(size - 9)
-
-
-def declared_for(data: bytes, media_type: str = "application/pdf") -> Declared:
-    return Declared(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), media_type=media_type)
-
-
 async def in_chunks(data: bytes, size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start:start + size]
@@ -86,7 +79,7 @@ def left_behind(server: S3Server, store: S3DocumentStore) -> tuple[list[str], li
 
 async def test_a_multipart_pdf_comes_back_byte_for_byte_in_chunks_of_chunk_bytes(
         store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(12 * 1024 * 1024 + 12345)
+    data = a_file(PDF, 12 * 1024 * 1024 + 12345)
     declared = declared_for(data)
 
     stored = await store.put(declared, in_chunks(data, 1024 * 1024 + 7))
@@ -104,7 +97,7 @@ async def test_a_multipart_pdf_comes_back_byte_for_byte_in_chunks_of_chunk_bytes
 
 async def test_putting_the_same_bytes_again_returns_the_stored_document(
         store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(6 * 1024 * 1024)
+    data = a_file(PDF, 6 * 1024 * 1024)
     declared = declared_for(data)
     first = await store.put(declared, in_chunks(data))
 
@@ -117,19 +110,19 @@ async def test_putting_the_same_bytes_again_returns_the_stored_document(
 
 async def test_the_same_address_with_other_bytes_is_refused_and_the_stored_document_kept(
         store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(100_000)
+    data = a_file(PDF, 100_000)
     declared = declared_for(data)
     await store.put(declared, in_chunks(data))
 
     with pytest.raises(HashMismatchError):
-        await store.put(declared, in_chunks(random_pdf(100_000)))
+        await store.put(declared, in_chunks(a_file(PDF, 100_000)))
 
     assert await read_all(store, declared.sha256) == data
 
 
 async def test_bytes_that_do_not_hash_to_the_declared_sha256_leave_nothing(
         store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(6 * 1024 * 1024)  # one full part is uploaded before the hash is known
+    data = a_file(PDF, 6 * 1024 * 1024)  # one full part is uploaded before the hash is known
     declared = Declared(sha256=random_sha256(), size_bytes=len(data), media_type="application/pdf")
 
     with pytest.raises(HashMismatchError):
@@ -142,7 +135,7 @@ async def test_bytes_that_do_not_hash_to_the_declared_sha256_leave_nothing(
 
 async def test_a_declared_sha256_that_is_no_hex_digest_is_refused_and_leaves_nothing(
         store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(10_000)
+    data = a_file(PDF, 10_000)
     declared = Declared(sha256="../" + hashlib.sha256(data).hexdigest().upper(), size_bytes=len(data),
                         media_type="application/pdf")
 
@@ -155,17 +148,17 @@ async def test_a_declared_sha256_that_is_no_hex_digest_is_refused_and_leaves_not
 @pytest.mark.parametrize("sent_bytes", [6 * 1024 * 1024 - 1, 6 * 1024 * 1024 + 1], ids=["shorter", "longer"])
 async def test_bytes_of_another_length_than_declared_leave_nothing(
         store: S3DocumentStore, s3_server: S3Server, sent_bytes: int) -> None:
-    data = random_pdf(6 * 1024 * 1024)
+    data = a_file(PDF, 6 * 1024 * 1024)
     declared = declared_for(data)
 
     with pytest.raises(SizeMismatchError):
-        await store.put(declared, in_chunks(random_pdf(sent_bytes)))
+        await store.put(declared, in_chunks(a_file(PDF, sent_bytes)))
 
     assert left_behind(s3_server, store) == ([], [])
 
 
 async def test_more_bytes_than_the_limit_leave_nothing(small_store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(LIMIT_BYTES + 1)
+    data = a_file(PDF, LIMIT_BYTES + 1)
     declared = Declared(sha256=hashlib.sha256(data).hexdigest(), size_bytes=LIMIT_BYTES, media_type="application/pdf")
 
     with pytest.raises(DocumentTooLargeError):
@@ -176,7 +169,7 @@ async def test_more_bytes_than_the_limit_leave_nothing(small_store: S3DocumentSt
 
 async def test_a_declared_size_over_the_limit_is_refused_before_anything_is_sent(
         small_store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(LIMIT_BYTES + 1)
+    data = a_file(PDF, LIMIT_BYTES + 1)
 
     with pytest.raises(DocumentTooLargeError):
         await small_store.put(declared_for(data), in_chunks(data))
@@ -196,7 +189,7 @@ async def test_a_media_type_the_bytes_contradict_leaves_nothing(
 
 async def test_bytes_replaced_behind_the_stores_back_are_refused_on_read_before_any_chunk(
         store: S3DocumentStore, s3_server: S3Server, caplog: pytest.LogCaptureFixture) -> None:
-    data = random_pdf(3 * CHUNK_BYTES)
+    data = a_file(PDF, 3 * CHUNK_BYTES)
     declared = declared_for(data)
     await store.put(declared, in_chunks(data))
     tampered = bytearray(data)
@@ -225,7 +218,7 @@ async def test_an_unknown_address_is_not_found(store: S3DocumentStore) -> None:
 
 
 async def test_a_deleted_document_is_gone(store: S3DocumentStore, s3_server: S3Server) -> None:
-    data = random_pdf(50_000)
+    data = a_file(PDF, 50_000)
     declared = declared_for(data)
     await store.put(declared, in_chunks(data))
 

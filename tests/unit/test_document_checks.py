@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 
 import pytest
 
@@ -14,35 +14,15 @@ from services.documents.checks import SIGNATURE_BYTES, Checked
 from services.documents.postgres import exact_chunks
 from services.documents.store import (
     CHUNK_BYTES,
-    Declared,
     DocumentTooLargeError,
     HashMismatchError,
     Limits,
     MediaTypeMismatchError,
     SizeMismatchError,
 )
+from tests.support.documents import HEADS, JPEG, PDF, PNG, a_file, declared_for, streamed
 
-PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
-HEADS = {PDF: b"%PDF-1.7\n", JPEG: b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", PNG: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"}
 LIMITS = Limits(max_document_bytes=64 * 1024)
-
-
-def a_file(media_type: str, size: int = 5000) -> bytes:
-    """Random bytes after the signature of ``media_type``, ``size`` bytes in all."""
-    head = HEADS[media_type]
-    return head + os.urandom(size - len(head))
-
-
-def declared_for(data: bytes, media_type: str, **overrides: object) -> Declared:
-    fields: dict[str, object] = {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
-                                 "media_type": media_type}
-    fields.update(overrides)
-    return Declared(**fields)  # type: ignore[arg-type]
-
-
-async def streamed(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
 
 
 def cut(data: bytes, sizes: Iterable[int]) -> list[bytes]:
