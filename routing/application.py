@@ -35,6 +35,7 @@ from routing.domain import InvalidCommandError, RoutedDossier
 from routing.geography import Geography, GeographyError
 from routing.outbound import status_change, to_contract
 from routing.routes import RouteBook, RouteError, plan
+from routing.tracing import Trace, stamp
 from services.clock import VIETNAM
 from services.eventstore import TrackingApplication, retry_on_conflict
 from shared_events.contracts.values import NationalStatus
@@ -42,14 +43,6 @@ from shared_events.contracts.values import NationalStatus
 
 class RoutedDossierNotFoundError(Exception):
     """Routing has no dossier with this code — or none the caller may know of (404 either way)."""
-
-
-@dataclass(frozen=True)
-class Trace:
-    """Where a change came from: the correlation it continues, and the message that caused it."""
-
-    correlation_id: str | None = None
-    causation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,13 +144,6 @@ def unroutable_rows(dossier: RoutedDossier) -> list[dict[str, Any]]:
     }]
 
 
-def stamp(dossier: RoutedDossier, trace: Trace) -> None:
-    """Keep ``trace`` alongside every pending event (stored with it; the relay reads it back)."""
-    for pending in dossier.pending_events:
-        object.__setattr__(pending, "correlation_id", trace.correlation_id)
-        object.__setattr__(pending, "causation_id", trace.causation_id)
-
-
 def ensure_publishable(dossier: RoutedDossier) -> None:
     """Refuse a change whose events could not be published as their contracts (so the relay can
     never meet a stored event it cannot encode)."""
@@ -210,13 +196,14 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
                           unroutable_rows=[row for d in objs for row in unroutable_rows(d)])
 
     def dossier(self, code: str) -> RoutedDossier:
-        """The dossier, stamped with the calendar revision in force as it was loaded (its inbox rows
-        keep it: dues computed from here on are computed under that revision or a later one)."""
+        """The dossier, stamped with the newest calendar revision this process knows of (its inbox rows
+        keep it: dues computed from here on are computed under that revision or a later one, so a
+        stamp is never ahead of the dues — at worst behind, and the next sweep recomputes for nothing)."""
         try:
             dossier: RoutedDossier = self.repository.get(RoutedDossier.create_id(code=code))
         except AggregateNotFoundError:
             raise RoutedDossierNotFoundError(code) from None
-        dossier.calendar_revision = self.calendar.revision  # type: ignore[attr-defined]
+        dossier.calendar_revision = self.known_calendar_revision  # type: ignore[attr-defined]
         return dossier
 
     def find(self, code: str) -> RoutedDossier | None:
@@ -248,7 +235,7 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
             code=code, procedure_code=procedure_code, locality_code=locality_code,
             receiving_agency_id=receiving_agency_id, channel=channel, result_delivery_method=result_delivery_method,
             options=list(options), received_at=received_at, national_status=national_status)
-        dossier.calendar_revision = self.calendar.revision  # type: ignore[attr-defined]
+        dossier.calendar_revision = self.known_calendar_revision  # type: ignore[attr-defined]
         if national_status == NationalStatus.ACCEPTED:
             self._start(dossier, received_at)
         return self._checked(dossier, trace)
@@ -344,7 +331,7 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
         moved (``DueTimesRecomputed``, named after the latest change)."""
         def attempt() -> Rescheduled:
             dossier = self.dossier(code)
-            calendar, latest = self.calendar, self.latest_change()
+            calendar, latest = self.calendar_in_force()
             dossier.calendar_revision = calendar.revision  # type: ignore[attr-defined]
             before = dossier.version
             if latest is not None:

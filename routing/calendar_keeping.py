@@ -27,6 +27,7 @@ from eventsourcing.application import AggregateNotFoundError
 from routing.calendar import VIETNAM, CalendarData, WorkingCalendar
 from routing.calendar.changes import CalendarChange, ChangeKind, calendar_in_force, changes_until
 from routing.domain.calendar import CALENDAR_ID, CalendarLog
+from routing.tracing import Trace, stamp
 from services.eventstore import retry_on_conflict
 from services.failures import is_infrastructure_error
 
@@ -61,20 +62,31 @@ class CalendarKeeping:
     def _keep_calendar(self, seed: WorkingCalendar) -> None:
         self.calendar_seed = seed.data
         self._calendar_lock = threading.Lock()
-        self._calendar_cache: tuple[int, WorkingCalendar] = (0, calendar_in_force(self.calendar_seed, ()))
+        self._calendar_cache: tuple[int, WorkingCalendar, CalendarChange | None] = (
+            0, calendar_in_force(self.calendar_seed, ()), None)
 
     # -- reading --------------------------------------------------------------------------
+    def calendar_in_force(self) -> tuple[WorkingCalendar, CalendarChange | None]:
+        """The calendar in force now — the seed and every change saved so far, by any process — and
+        the latest change (None before the first). One indexed query for changes not yet seen."""
+        with self._calendar_lock:
+            version = self._calendar_cache[0]
+            if list(self.events.get(CALENDAR_ID, gt=version, limit=1)):  # type: ignore[attr-defined]
+                book = self.calendar_log()
+                assert book is not None
+                self._calendar_cache = (book.version, book.in_force(self.calendar_seed), book.changes[-1])
+            return self._calendar_cache[1], self._calendar_cache[2]
+
     @property
     def calendar(self) -> WorkingCalendar:
-        """The calendar in force now: the seed and every change saved so far, by any process."""
+        """The calendar in force now (see :meth:`calendar_in_force`)."""
+        return self.calendar_in_force()[0]
+
+    @property
+    def known_calendar_revision(self) -> int:
+        """The newest calendar revision this process has read, without reading again."""
         with self._calendar_lock:
-            version, cached = self._calendar_cache
-            if not list(self.events.get(CALENDAR_ID, gt=version, limit=1)):  # type: ignore[attr-defined]
-                return cached
-            book = self.calendar_log()
-            assert book is not None
-            self._calendar_cache = (book.version, book.in_force(self.calendar_seed))
-            return self._calendar_cache[1]
+            return self._calendar_cache[1].revision
 
     def calendar_log(self) -> CalendarLog | None:
         """The operators' calendar log (None before the first change)."""
@@ -92,7 +104,7 @@ class CalendarKeeping:
 
     # -- changing -------------------------------------------------------------------------
     def change_calendar(self, kind: ChangeKind, day: date, decision: str, reason: str, *, by: str, at: datetime,
-                        correlation_id: str | None = None) -> CalendarChange:
+                        trace: Trace = Trace()) -> CalendarChange:
         """Record one operator change (refused with a :class:`~routing.calendar.changes.CalendarChangeError`
         that names the rule); re-applied after a lost race with another change."""
         today = at.astimezone(VIETNAM).date()
@@ -100,18 +112,11 @@ class CalendarKeeping:
         def attempt() -> CalendarChange:
             book = self.calendar_log() or CalendarLog()
             change = book.change(kind, day, decision, reason, by=by, at=at, seed=self.calendar_seed, today=today)
-            for pending in book.pending_events:
-                object.__setattr__(pending, "correlation_id", correlation_id)
-                object.__setattr__(pending, "causation_id", None)
+            stamp(book, trace)
             self.save(book)  # type: ignore[attr-defined]
             return change
 
         return retry_on_conflict(attempt, attempts=self.conflict_attempts)
-
-    def latest_change(self) -> CalendarChange | None:
-        book = self.calendar_log()
-        return book.changes[-1] if book and book.records else None
-
 
 async def reschedule_open_dossiers(store: EventStore[Any], queries: InboxQueries, clock: Clock) -> int:
     """Recompute every dossier whose open steps were computed under an older calendar revision;

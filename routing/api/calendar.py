@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing.api.deps import RoutingService
+from routing.api.deps import RoutingService, trace
 from routing.calendar import VIETNAM
 from routing.calendar.changes import (
     DECISION_NUMBER_PATTERN,
@@ -34,7 +34,6 @@ from routing.calendar_keeping import reschedule_open_dossiers
 from routing.readmodel import InboxQueries
 from services.auth import Principal, current_principal, require_role
 from services.failures import is_infrastructure_error
-from services.observability import correlation_id_var
 from services.problems import CHASSIS_ERRORS, ErrorTable, ProblemType
 from shared_events.contracts.calendar import DECISION_NUMBER_MAX_LENGTH
 from shared_events.scalars import UtcDatetime
@@ -144,7 +143,7 @@ async def change_calendar(body: CalendarChangeRequest, request: Request, princip
     with CALENDAR_ERRORS.translating():
         change = await routing.store.call(routing.app.change_calendar, ChangeKind(body.kind), body.date, body.decision,
                                   body.reason, by=principal.client_id, at=clock.now(),
-                                  correlation_id=correlation_id_var.get())
+                                  trace=trace())
     queries: InboxQueries = request.app.state.inbox
     try:
         moved, complete = await reschedule_open_dossiers(routing.store, queries, clock), True
