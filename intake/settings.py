@@ -2,11 +2,12 @@
 
 from pydantic_settings import SettingsConfigDict
 
+from services.documents.settings import DocumentSettings
 from services.settings import ServiceSettings
 from shared_events.topics import DOSSIER_STATUS, INTAKE_DOSSIER_EVENTS
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(ServiceSettings, DocumentSettings):
     """Everything intake reads from its environment; see docs/CONFIGURATION.md."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)

@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.documents.settings import DocumentSettings
 from services.settings import ServiceSettings
 from shared_events.topics import (
     AGENCY_TOPIC_PREFIX,
@@ -14,13 +15,14 @@ from shared_events.topics import (
 )
 
 
-class RoutingSettings(ServiceSettings):
+class RoutingSettings(ServiceSettings, DocumentSettings):
     """Everything routing reads from its environment; see docs/CONFIGURATION.md."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore", frozen=True)
 
     service_name: str = "routing"
     http_port: int = 8002
+    public_base_url: str = "http://127.0.0.1:8002"
     database_schema: str = "routing"
     event_source: str = "/lienthong/routing"
     intake_topic: str = INTAKE_DOSSIER_EVENTS
