@@ -224,8 +224,11 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
     # -- reactions to intake ---------------------------------------------------------
     def receive(self, *, code: str, procedure_code: str, locality_code: str, receiving_agency_id: str,
                 channel: str, result_delivery_method: str, options: list[str], received_at: datetime,
-                national_status: int, trace: Trace = Trace()) -> RoutedDossier | None:
-        """Record a submitted dossier; start routing at once when the desk accepted it (status 2).
+                national_status: int, applicant: dict[str, Any] | None = None,
+                documents: Sequence[dict[str, Any]] = (), submitted_by: str | None = None,
+                trace: Trace = Trace()) -> RoutedDossier | None:
+        """Record a submitted dossier with its content (the applicant, the documents by hash, who
+        submitted it); start routing at once when the desk accepted it (status 2).
 
         Returns None when the dossier was received before (a repeated event).
         """
@@ -234,7 +237,8 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
         dossier = RoutedDossier(
             code=code, procedure_code=procedure_code, locality_code=locality_code,
             receiving_agency_id=receiving_agency_id, channel=channel, result_delivery_method=result_delivery_method,
-            options=list(options), received_at=received_at, national_status=national_status)
+            options=list(options), received_at=received_at, national_status=national_status,
+            applicant=applicant, documents=[dict(d) for d in documents], submitted_by=submitted_by)
         dossier.calendar_revision = self.known_calendar_revision  # type: ignore[attr-defined]
         if national_status == NationalStatus.ACCEPTED:
             self._start(dossier, received_at)

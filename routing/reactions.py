@@ -71,7 +71,9 @@ def _submitted(app: RoutingApplication, c: DossierSubmitted, m: Message, _: Repl
     return app.receive(
         code=c.dossier_code, procedure_code=c.procedure_code, locality_code=c.locality_code,
         receiving_agency_id=c.receiving_agency_id, channel=c.channel, result_delivery_method=c.result_delivery.method,
-        options=list(c.options), received_at=c.received_at, national_status=int(c.national_status), trace=m.trace)
+        options=list(c.options), received_at=c.received_at, national_status=int(c.national_status),
+        applicant=c.applicant.model_dump(mode="json"), documents=[d.model_dump(mode="json") for d in c.documents],
+        submitted_by=c.submitted_by, trace=m.trace)
 
 
 def _accepted(app: RoutingApplication, c: DossierAccepted, m: Message, _: ReplyPolicy) -> RoutedDossier | None:

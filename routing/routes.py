@@ -31,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from routing.geography import Agency, Geography, GeographyError, LookupLevel
 from services.datafiles import DataFileError, read_mapping, validated, yaml_files
+from shared_events.contracts.documents import ApplicantField
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "routes"
 
@@ -81,11 +82,27 @@ class TimeLimit(BaseModel):
         return self
 
 
+class Needs(BaseModel):
+    """What a step's agency needs of the dossier (need to know, Decree 13/2023/NĐ-CP): the applicant's
+    fields, the submitted documents (catalogue keys) and the results of earlier steps (step keys,
+    each one the step waits for, directly or not). Nothing else of the dossier is shown to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    applicant: tuple[ApplicantField, ...] = ()
+    documents: tuple[Annotated[str, Field(pattern=_KEY)], ...] = ()
+    results: tuple[Annotated[str, Field(pattern=_KEY)], ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"applicant": list(self.applicant), "documents": list(self.documents), "results": list(self.results)}
+
+
 class Step(BaseModel):
     """One hand-off: the agency playing ``role`` (looked up at ``lookup`` level from the dossier's
     commune) acts within ``time_limit`` once every step in ``after`` is done. A step with an
     ``option`` runs only when the citizen chose that option; ``may_request_payment`` marks a step
-    that can pause the dossier while the citizen pays."""
+    that can pause the dossier while the citizen pays. ``needs`` declares what of the dossier the
+    agency may read (an empty declaration is written ``needs: {}``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -97,6 +114,7 @@ class Step(BaseModel):
     may_request_payment: bool = False
     after: tuple[str, ...] = ()
     option: str | None = Field(default=None, pattern=_KEY)
+    needs: Needs
 
 
 class Route(BaseModel):
@@ -131,7 +149,21 @@ class Route(BaseModel):
                 raise ValueError(f"step {step.key!r} uses option {step.option!r}, not declared in options")
         if cycle := _find_cycle({step.key: step.after for step in self.steps}):
             raise ValueError(f"steps form a cycle: {' -> '.join(cycle)}")
+        for step in self.steps:
+            if early := [r for r in step.needs.results if r not in self.predecessors(step.key)]:
+                raise ValueError(f"step {step.key!r} needs the results of {early}, which it does not wait for")
         return self
+
+    def predecessors(self, key: str) -> frozenset[str]:
+        """Every step ``key`` waits for, directly or through others."""
+        after = {step.key: step.after for step in self.steps}
+        seen: set[str] = set()
+        todo = list(after.get(key, ()))
+        while todo:
+            if (current := todo.pop()) not in seen:
+                seen.add(current)
+                todo.extend(after.get(current, ()))
+        return frozenset(seen)
 
     def in_force(self, on: date) -> bool:
         """True when ``on`` falls inside the effective period (both ends inclusive)."""

@@ -28,6 +28,7 @@ from shared_events.contracts import (
     SubmittedDocument,
 )
 from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
+from shared_events.contracts.documents import ContentDocument, DocumentLink, DossierContentRead, StepContent
 from shared_events.contracts.routing import (
     AgencyActed,
     ApologyIssued,
@@ -161,7 +162,11 @@ ROUTING_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
                            integration="rest", limit_value=1, limit_unit="working_days"),))),
     StepOpened: _routing(StepOpened, lambda a, k, t: dict(
         procedure_code="1.001193", step_key=k, step_name="Đăng ký khai sinh", agency_id=a, opened_at=t,
-        due_at=t + timedelta(days=1), opening=1)),
+        due_at=t + timedelta(days=1), opening=1, content=StepContent(
+            applicant={"full_name": "Nguyễn Văn An", "address": "Số 1 đường Lê Lợi, Vinh"},
+            documents=(ContentDocument(document=_document(), from_step="intake_check", link=DocumentLink(
+                url="https://lienthong.example.vn/v1/document-links/abc.def", expires_at=t + timedelta(minutes=15))),
+            )))),
     StepClaimed: _routing(StepClaimed, lambda a, k, t: dict(step_key=k, agency_id=a, claimed_at=t)),
     StepCompleted: _routing(StepCompleted, lambda a, k, t: dict(
         step_key=k, agency_id=a, completed_at=t, due_at=t, timeliness="on_time", documents=(_document(),))),
@@ -178,7 +183,10 @@ ROUTING_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
         agency_id=a, reason="Quá hạn do xác minh", original_appointment_at=t,
         new_appointment_at=t + timedelta(days=2), issued_at=t)),
     RoutingFinished: _routing(RoutingFinished, lambda a, k, t: dict(
-        national_status=NationalStatus.DONE_AWAITING_HANDOVER, finished_at=t)),
+        national_status=NationalStatus.DONE_AWAITING_HANDOVER, finished_at=t, results=(_document(),))),
+    DossierContentRead: _routing(DossierContentRead, lambda a, k, t: dict(
+        reader_client_id="police-system", reader_party="agency", reader_agency_id=a, step_key=k,
+        purpose="document", via="link", documents=(_document().sha256,), read_at=t)),
     AgencyActed: _routing(AgencyActed, lambda a, k, t: dict(
         step_key=k, agency_id=a, action="complete", documents=(_document(),), acted_at=t)),
 }

@@ -12,14 +12,17 @@ beside it:
 * ``guards``: the checks a command makes before it acts, and the arguments it refuses;
 * ``assignment``: what assigning a route fixes (step records, cut-off, total limit);
 * ``dues``: due instants after pauses (``dues_after_pauses``), overdue, deadline alerts;
-* ``handoffs``: form 06's hand-off records and an agency's lateness.
+* ``handoffs``: form 06's hand-off records and an agency's lateness;
+* ``content``: need to know — a step's view of the dossier, the results handed over.
 """
 
 from routing.domain.dossier import ROUTING_NAMESPACE, RoutedDossier
 from routing.domain.errors import (
     ApologyAlreadyIssuedError,
+    ContentNotDeclaredError,
     DossierClosedError,
     InvalidCommandError,
+    ResultsNotReadyError,
     RoutingError,
     StepStateError,
     UnknownStepError,
@@ -35,8 +38,10 @@ __all__ = [
     "MAX_AMOUNT_VND",
     "ROUTING_NAMESPACE",
     "ApologyAlreadyIssuedError",
+    "ContentNotDeclaredError",
     "DossierClosedError",
     "InvalidCommandError",
+    "ResultsNotReadyError",
     "RoutedDossier",
     "RoutingError",
     "StepState",

@@ -26,6 +26,7 @@ from routing import routes
 from routing.calendar import VIETNAM, WorkingCalendar
 from routing.domain import handoffs
 from routing.domain.assignment import assigned_steps, cutoff, total_limit
+from routing.domain.content import results_of, step_content
 from routing.domain.dues import deadline_alerts, dues_after_pauses, is_overdue, moved_dues, resumed
 from routing.domain.errors import (
     ApologyAlreadyIssuedError,
@@ -85,6 +86,16 @@ class RoutedDossier(Aggregate):
         options: list[str]
         received_at: datetime
         national_status: int
+        applicant: dict[str, Any] | None
+        documents: list[dict[str, Any]]
+        submitted_by: str | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Dossiers received before routing kept their content: no applicant, no documents."""
+            state.update(applicant=None, documents=[], submitted_by=None)
 
     if TYPE_CHECKING:  # defined by the library from the @event methods below; named here for type checkers
         RouteAssigned: ClassVar[type[Any]]
@@ -124,13 +135,19 @@ class RoutedDossier(Aggregate):
         if isinstance(options, str) or not all(isinstance(o, str) for o in options):
             raise InvalidCommandError(f"options must be a list of option names, got {options!r}")
         kwargs["options"] = list(dict.fromkeys(options))
+        kwargs["documents"] = [dict(d) for d in kwargs.get("documents") or []]
         return super()._create(event_class, id=id, dossier_code=kwargs.get("code"), **kwargs)
 
     def __init__(
         self, *, code: str, procedure_code: str, locality_code: str, receiving_agency_id: str, channel: str,
         result_delivery_method: str, options: list[str], received_at: datetime, national_status: int,
+        applicant: dict[str, Any] | None, documents: list[dict[str, Any]], submitted_by: str | None,
     ) -> None:
         self.code = code
+        self.applicant = None if applicant is None else dict(applicant)
+        self.documents = [dict(d) for d in documents]
+        """The documents submitted, then those supplemented (status 5), in order."""
+        self.submitted_by = submitted_by
         self.procedure_code = procedure_code
         self.locality_code = locality_code
         self.receiving_agency_id = receiving_agency_id
@@ -272,15 +289,18 @@ class RoutedDossier(Aggregate):
                 agency_id=cast(str, step.agency_id),  # a chosen step has its agency (start refuses otherwise)
                 integration=step.integration, opened_at=at,
                 due_at=calendar.due(at, step.working_limit), opening=step.openings + 1,
+                content=step_content(self, key) if step.integration == "kafka" else None,
             )
 
     @event("StepOpened")
     def _step_opened(
         self, dossier_code: str, procedure_code: str, step_key: str, step_name: str, agency_id: str,
         integration: str | None, opened_at: datetime, due_at: datetime, opening: int,
+        content: dict[str, Any] | None = None,
     ) -> None:
         """The step is handed to its agency; name, procedure and integration travel with it so the
-        event can be published on its own (to the agency's inbox topic when stream-integrated)."""
+        event can be published on its own (to the agency's inbox topic when stream-integrated, with
+        ``content``: what the step declares it needs of the dossier, as it stood then)."""
         self.steps[step_key].open(opened_at, due_at, opening)
 
     # --- an agency's work on a step ---------------------------------------------------------------
@@ -334,10 +354,11 @@ class RoutedDossier(Aggregate):
     def _finish_if_complete(self, route: routes.Route, at: datetime) -> None:
         if route.is_complete({key for key, s in self.steps.items() if s.state == DONE}, self.options):
             self._result_ready(dossier_code=self.code, ready_at=at,
-                               national_status=NationalStatus.DONE_AWAITING_HANDOVER)
+                               national_status=NationalStatus.DONE_AWAITING_HANDOVER, results=results_of(self))
 
     @event("ResultReady")
-    def _result_ready(self, dossier_code: str, ready_at: datetime, national_status: int) -> None:
+    def _result_ready(self, dossier_code: str, ready_at: datetime, national_status: int,
+                      results: list[dict[str, Any]] | None = None) -> None:
         self.result_ready_at = ready_at
         self.national_status = national_status
 
@@ -400,6 +421,7 @@ class RoutedDossier(Aggregate):
         self, dossier_code: str, provided_at: datetime, documents: list[dict[str, Any]], dues: dict[str, datetime],
         appointment_at: datetime | None, national_status: int,
     ) -> None:
+        self.documents.extend(dict(d) for d in documents)
         self._resume(provided_at, dues, appointment_at, national_status)
 
     def request_payment(

@@ -32,3 +32,12 @@ class ApologyAlreadyIssuedError(RoutingError):
 class InvalidCommandError(RoutingError, ValueError):
     """An argument that can never be valid here: a naive datetime, a blank reason, a new
     appointment not after the current one, a route that is not the dossier's (422)."""
+
+
+class ContentNotDeclaredError(RoutingError):
+    """An agency asked for what its step does not declare it needs, or for a step it does not hold
+    and never held (403)."""
+
+
+class ResultsNotReadyError(RoutingError):
+    """The results are handed over once every step is done (status 9 or 10), not before (409)."""

@@ -44,6 +44,7 @@ def step_record(step: Step, agency_id: str | None, integration: str | None, skip
         "option": step.option,
         "may_request_payment": step.may_request_payment,
         "skipped": skipped,
+        "needs": step.needs.as_dict(),
     }
 
 
@@ -77,6 +78,10 @@ class StepState:
     due_changes: list[dict[str, Any]] = field(default_factory=list)
     """How a working-calendar change moved this opening's due: ``{previous_due_at, due_at,
     calendar_revision, decision, changed_at}``, oldest first."""
+    needs: dict[str, list[str]] = field(default_factory=dict)
+    """What the step's agency may read of the dossier (``routes.Needs``): ``applicant`` fields,
+    submitted ``documents`` (catalogue keys), earlier steps' ``results``. A dossier routed before
+    steps declared their needs has none: its agencies see nothing."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StepState:
@@ -91,11 +96,17 @@ class StepState:
             option=record["option"],
             may_request_payment=record["may_request_payment"],
             state=SKIPPED if record["skipped"] else PENDING,
+            needs={k: list(v) for k, v in record.get("needs", {}).items()},
         )
 
     @property
     def working_limit(self) -> WorkingLimit:
         return working_limit(self.limit)
+
+    @property
+    def was_handled(self) -> bool:
+        """Opened at least once: its agency holds it, or held it (and reads what it handled)."""
+        return self.openings > 0
 
     @property
     def is_active(self) -> bool:

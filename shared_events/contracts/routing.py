@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from shared_events.contracts.base import Contract, Upcaster, ValueObject
+from shared_events.contracts.documents import StepContent
 from shared_events.contracts.values import NationalStatus, SubmittedDocument
 from shared_events.scalars import AgencyId, DossierCode, LongText, ProcedureCode, ShortText, UtcDatetime
 from shared_events.topics import AGENCY_REPLY_TOPICS, ROUTING_DOSSIER_EVENTS
@@ -68,6 +69,9 @@ class StepOpened(Contract):
     opened_at: UtcDatetime
     due_at: UtcDatetime | None = None
     opening: int = Field(ge=1, description="1 the first time, 2+ when the step was sent back to")
+    content: StepContent | None = Field(
+        default=None, description="Only on a stream-integrated agency's inbox topic: what the step declares it "
+        "needs of the dossier, each document with a signed single-use link (never on the routing topic).")
 
 
 class StepClaimed(Contract):
@@ -186,6 +190,9 @@ class RoutingFinished(Contract):
     national_status: NationalStatus
     reason: LongText | None = None
     finished_at: UtcDatetime
+    results: tuple[SubmittedDocument, ...] = Field(
+        default=(), description="With status 9 and 10: every step's result documents (by hash), for the desk "
+        "and the applicant.")
 
 
 class AgencyActed(Contract):

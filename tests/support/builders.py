@@ -117,13 +117,22 @@ def a_routed_code() -> str:
     return f"{random_agency_id()}-250707-{random.randint(1, 9999):04d}"
 
 
-def a_routed_dossier(procedure_code: str, received_at: datetime, options: list[str] | None = None) -> RoutedDossier:
-    """A desk-accepted dossier of ``procedure_code`` received by routing at ``received_at``, not started."""
+def a_routed_dossier(procedure_code: str, received_at: datetime, options: list[str] | None = None,
+                     documents: list[dict[str, Any]] | None = None) -> RoutedDossier:
+    """A desk-accepted dossier of ``procedure_code`` received by routing at ``received_at``, not started,
+    with a random applicant (every field filled) and ``documents`` (none unless given)."""
     return RoutedDossier(
         code=a_routed_code(), procedure_code=procedure_code, locality_code=LOCALITY,
         receiving_agency_id=random_agency_id(), channel="desk", result_delivery_method="desk",
-        options=options or [], received_at=received_at, national_status=2,
+        options=options or [], received_at=received_at, national_status=2, applicant=an_applicant(),
+        documents=documents or [], submitted_by="desk-" + random_suffix(),
     )
+
+
+def an_applicant() -> dict[str, Any]:
+    """A citizen applicant with every field filled."""
+    return {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id(),
+            "phone": "0912345678", "email": "cong.dan@example.vn", "address": "Số 1 đường Lê Lợi, Vinh"}
 
 
 def started(

@@ -77,7 +77,7 @@ def test_a_dossier_cannot_be_received_with_a_naive_time_or_a_closed_status() -> 
     with pytest.raises(InvalidCommandError):
         RoutedDossier(code=a_code(), procedure_code="2.000635", locality_code=LOCALITY, receiving_agency_id="A",
                       channel="desk", result_delivery_method="desk", options=[], received_at=vn(7, 7, 9),
-                      national_status=7)
+                      national_status=7, applicant=None, documents=[], submitted_by=None)
 
 
 def test_starting_assigns_the_route_opens_the_first_step_and_reports_status_4() -> None:
@@ -96,6 +96,8 @@ def test_starting_assigns_the_route_opens_the_first_step_and_reports_status_4() 
         "key": "health_insurance_card", "name": None, "role": "social_insurance", "agency_id": SOCIAL_INSURANCE,
         "integration": "kafka", "after": ["birth_registration"], "limit": {"value": 2, "unit": "working_days"},
         "option": None, "may_request_payment": False, "skipped": False,
+        "needs": {"applicant": ["full_name", "identity_number", "phone", "address"],
+                  "documents": ["to_khai_khai_sinh"], "results": ["birth_registration"]},
     }
     # Received Mon 09:00 with no cut-off: the clock starts at once; 3 working days → Thu 09:00.
     assert assigned.processing_started_at == vn(7, 7, 9)
@@ -166,11 +168,11 @@ def test_a_critical_path_mixing_days_and_hours_is_counted_in_working_hours() -> 
         "effective_from": date(2025, 1, 1), "source": "test",
         "steps": [
             {"key": "a", "name": "A", "role": "tax", "lookup": "province",
-             "time_limit": {"value": 1, "unit": "working_days"}},
+             "time_limit": {"value": 1, "unit": "working_days"}, "needs": {}},
             {"key": "b", "name": "B", "role": "tax", "lookup": "province",
-             "time_limit": {"value": 4, "unit": "working_hours"}, "after": ["a"]},
+             "time_limit": {"value": 4, "unit": "working_hours"}, "after": ["a"], "needs": {}},
             {"key": "c", "name": "C", "role": "tax", "lookup": "province",
-             "time_limit": {"unit": "same_day", "cutoff": "15:00"}, "after": ["a"]},
+             "time_limit": {"unit": "same_day", "cutoff": "15:00"}, "after": ["a"], "needs": {}},
         ],
     })
 
