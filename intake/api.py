@@ -5,7 +5,8 @@ normalises and bounds what the caller sent, and turns every error into problem+j
 403 ``forbidden`` (not entitled — including a desk submitting in another agency's name),
 404 ``dossier-not-found``, 409 ``dossier-state-conflict`` (the dossier's status does not allow
 it, also after re-applying the command past a concurrent change) and ``concurrent-change``,
-422 ``validation-failed`` / ``idempotency-key-reused`` / ``invalid-header``.
+413 ``dossier-too-large``, 422 ``validation-failed`` (a document not uploaded by the caller
+among them) / ``idempotency-key-reused`` / ``invalid-header``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from intake.application import (
 from intake.domain import Dossier, DossierStateError
 from services.access import readable
 from services.auth import Principal, require_role
+from services.documents.api import DOCUMENT_ERRORS
+from services.documents.uploads import DossierTooLargeError
 from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
 from services.problems import CHASSIS_ERRORS, ErrorTable, InvalidParam, Problem, ProblemType
@@ -202,6 +205,7 @@ INTAKE_ERRORS = CHASSIS_ERRORS | ErrorTable({
         422, "idempotency-key-reused", "Khóa Idempotency-Key đã dùng cho yêu cầu khác",
         detail=lambda exc: "Khóa này đã được dùng cho một hồ sơ có nội dung khác"),
     DossierStateError: ProblemType(409, "dossier-state-conflict", "Trạng thái hồ sơ không cho phép"),
+    DossierTooLargeError: DOCUMENT_ERRORS[DossierTooLargeError],
 })
 """What each error of intake's use cases becomes over HTTP (the chassis' ``concurrent-change`` included)."""
 
@@ -219,11 +223,17 @@ router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 
 @router.post(
     "", status_code=201, response_model=DossierPublic,
-    responses=INTAKE_ERRORS.responses(NotEntitledError, SubmissionRejectedError, IdempotencyKeyReusedError),
+    responses=INTAKE_ERRORS.responses(NotEntitledError, SubmissionRejectedError, IdempotencyKeyReusedError,
+                                      DossierTooLargeError),
 )
 async def submit_dossier(body: DossierCreate, response: Response, principal: Submitter, intake: Intake,
                          key: IdempotencyKey) -> DossierPublic:
     """Receive a dossier (tiếp nhận hồ sơ): 201 with its code and national status 1 or 2.
+
+    Every document is uploaded first (``PUT /v1/documents/{sha256}``) by the same client; a
+    reference to a document it did not upload, or whose size or media type differs from what was
+    stored, is a 422 naming ``documents[i]``; documents adding up to more than the per-dossier
+    limit, a 413 ``dossier-too-large``.
 
     Refused with 422 naming the field: anything the procedure's catalogue entry does not allow,
     a ``locality_code`` that is not a commune-level unit in force on the day of receipt, a

@@ -12,7 +12,8 @@ Two layers:
 Errors (entry points translate them): :class:`DossierNotFoundError` (404),
 :class:`NotEntitledError` (403), :class:`SubmissionRejectedError` and
 :class:`IdempotencyKeyReusedError` (422), :class:`intake.domain.DossierStateError` and
-:class:`services.eventstore.ConcurrentChangeError` (409).
+:class:`services.eventstore.ConcurrentChangeError` (409),
+:class:`services.documents.uploads.DossierTooLargeError` (413).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from intake.domain import Dossier, SubmissionKey
 from intake.reference import ReferenceData, check_reference
 from services.auth import Principal
 from services.clock import VIETNAM, Clock
+from services.documents.uploads import DocumentReferences, ReferenceProblem
 from services.eventstore import EventStore, TrackingApplication, retry_on_conflict
 from shared_events import NationalStatus
 
@@ -196,6 +198,10 @@ def check_submission_rules(catalogue: Catalogue, reference: ReferenceData, comma
     return version, problems + reference_problems
 
 
+def _submission_problems(problems: Sequence[ReferenceProblem]) -> list[SubmissionProblem]:
+    return [SubmissionProblem(field=p.field, code=p.code, message_vi=p.message_vi) for p in problems]
+
+
 def may_read(principal: Principal, dossier: Dossier) -> bool:
     """Auditors read every dossier; desks and agencies those their agency received;
     portal and postal partners those they submitted."""
@@ -223,8 +229,10 @@ class DossierIntake:
     """The use cases of intake's HTTP API; built once per process in the lifespan."""
 
     def __init__(self, store: EventStore[IntakeApplication], *, catalogue: Catalogue,
-                 reference: ReferenceData, codes: DossierCodes, clock: Clock) -> None:
+                 reference: ReferenceData, codes: DossierCodes, documents: DocumentReferences,
+                 clock: Clock) -> None:
         self._store = store
+        self._documents = documents
         self._catalogue = catalogue
         self._reference = reference
         self._codes = codes
@@ -241,6 +249,12 @@ class DossierIntake:
     async def submit(self, command: SubmitDossier, principal: Principal, correlation_id: str | None) -> DossierView:
         """Check, number and store a dossier: status 2 at the desk, 1 online and by post.
 
+        Every document must be one the submitting client uploaded, matching the store
+        (``document_not_uploaded`` / ``document_mismatch`` naming ``documents[i]``), and all of
+        them within the per-dossier limit (:class:`DossierTooLargeError`). The dossier's references
+        to its uploads are recorded before the dossier is saved, so the sweeper never removes a
+        file a stored dossier refers to.
+
         A retry with the same ``idempotency_key`` and content returns the first dossier
         (``replayed``); nothing is stored and no code is taken for a refused submission.
         """
@@ -254,9 +268,18 @@ class DossierIntake:
         received_at = self._clock.now()
         version, problems = check_submission_rules(self._catalogue, self._reference, command, principal.party,
                                                    received_at.astimezone(VIETNAM).date())
+        problems += _submission_problems(
+            await self._documents.check_references(principal.client_id, command.documents))
         if problems:
             raise SubmissionRejectedError(problems)
         code = await self._codes.next_code(command.receiving_agency_id, received_at)
+        hashes = [d["sha256"] for d in command.documents]
+        missing = await self._documents.attach(principal.client_id, hashes, code, received_at)
+        if missing:  # removed since they were checked (the sweeper got there first)
+            raise SubmissionRejectedError([
+                SubmissionProblem(field=f"documents[{i}]", code="document_not_uploaded",
+                                  message_vi="Tệp này không còn trong kho; hãy tải lên lại")
+                for i, sha256 in enumerate(hashes) if sha256 in missing])
         dossier = Dossier(
             code=code, procedure_code=command.procedure_code, procedure_version=version,
             applicant=command.applicant, documents=command.documents, channel=command.channel,

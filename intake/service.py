@@ -6,6 +6,7 @@ Everything is constructed inside a lifespan or a worker's main, never at import 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,9 @@ from intake.reference import ReferenceData
 from intake.settings import IntakeSettings
 from services.app import create_service_app
 from services.clock import Clock, clock_from
+from services.documents.api import documents_router
+from services.documents.settings import open_documents
+from services.documents.uploads import sweep_periodically
 from services.eventstore import EventStore
 from services.runtime import http_resources, run_worker
 from services.workers import Subscription, consumer_worker, relay_worker
@@ -42,20 +46,32 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
     """The intake HTTP service."""
     settings = settings or IntakeSettings()
 
+    service_clock = clock or clock_from(settings.clock_file)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with http_resources(app, settings, open_store(settings), "intake-api") as pool:
+        async with (http_resources(app, settings, open_store(settings), "intake-api") as pool,
+                    open_documents(settings, pool, clock=service_clock) as documents):
             codes = DossierCodes(pool, settings.database_schema)
             await codes.create_table()
             catalogue = await asyncio.to_thread(Catalogue.load)
             reference = await asyncio.to_thread(ReferenceData.load, catalogue)
+            app.state.documents = documents
             app.state.intake = DossierIntake(app.state.store, catalogue=catalogue, reference=reference,
-                                             codes=codes, clock=clock or clock_from(settings.clock_file))
-            yield
+                                             codes=codes, documents=documents.uploads, clock=service_clock)
+            # The sweeper of unreferenced uploads runs in the API process, every sweep interval.
+            sweeper = asyncio.create_task(sweep_periodically(
+                documents.uploads, service_clock, settings.documents_sweep_interval_seconds), name="upload-sweeper")
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     return create_service_app(
         title="lienthong intake", description=DESCRIPTION, settings=settings,
-        lifespan=lifespan, routers=[dossiers_router])
+        lifespan=lifespan, routers=[dossiers_router, documents_router(settings)])
 
 
 async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:

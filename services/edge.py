@@ -2,7 +2,8 @@
 
 :class:`BodyGuard` is a pure ASGI middleware (it never buffers a body):
 
-* a body larger than ``max_body_bytes`` is refused with **413** — at once when
+* a body larger than ``max_body_bytes`` (or the operation's own ``x-max-body-bytes``: uploads)
+  is refused with **413** — at once when
   ``Content-Length`` says so, otherwise as soon as the bytes received while streaming
   (chunked transfer) pass the limit;
 * a body must be in a media type the operation's OpenAPI document lists for it (a ``charset``,
@@ -82,24 +83,40 @@ def check_content_type(accepted: frozenset[str], content_type: str | None) -> Pr
     return None
 
 
+MAX_BODY_BYTES_EXTENSION = "x-max-body-bytes"
+"""An operation's own body limit in its OpenAPI document (e.g. uploads: the per-document limit);
+every other operation keeps the service's ``http_max_body_bytes``."""
+
+
 class BodyMediaTypes:
-    """The media types each operation of an OpenAPI document takes as its request body."""
+    """The media types each operation of an OpenAPI document takes as its request body, and the
+    operations with a body limit of their own."""
 
     def __init__(self, document: dict[str, Any]) -> None:
-        self._operations: list[tuple[re.Pattern[str], str, frozenset[str]]] = []
+        self._operations: list[tuple[re.Pattern[str], str, frozenset[str], int | None]] = []
         for path, operations in document.get("paths", {}).items():
             pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
             for method, operation in operations.items():
                 body = operation.get("requestBody") if isinstance(operation, dict) else None
                 accepted = frozenset(body.get("content", {})) if body else frozenset()
-                self._operations.append((pattern, method.upper(), accepted))
+                limit = operation.get(MAX_BODY_BYTES_EXTENSION) if isinstance(operation, dict) else None
+                self._operations.append((pattern, method.upper(), accepted, limit if isinstance(limit, int) else None))
+
+    def _find(self, method: str, path: str) -> tuple[frozenset[str], int | None] | None:
+        for pattern, operation_method, accepted, limit in self._operations:
+            if operation_method == method and pattern.match(path):
+                return accepted, limit
+        return None
 
     def accepted(self, method: str, path: str) -> frozenset[str] | None:
         """What ``method path`` takes; ``None`` for no body or an unknown operation."""
-        for pattern, operation_method, accepted in self._operations:
-            if operation_method == method and pattern.match(path):
-                return accepted or None
-        return None
+        found = self._find(method, path)
+        return (found[0] or None) if found is not None else None
+
+    def limit(self, method: str, path: str) -> int | None:
+        """The body limit of ``method path`` when it declares one of its own."""
+        found = self._find(method, path)
+        return found[1] if found is not None else None
 
 
 class _BodyRefused(Exception):
@@ -115,10 +132,18 @@ class BodyGuard:
         self._openapi = openapi
         self._media_types: BodyMediaTypes | None = None
 
-    def accepted(self, scope: Scope) -> frozenset[str] | None:
+    @property
+    def _operations(self) -> BodyMediaTypes:
         if self._media_types is None:  # the document is complete only once the app is built
             self._media_types = BodyMediaTypes(self._openapi())
-        return self._media_types.accepted(scope["method"], scope["path"])
+        return self._media_types
+
+    def accepted(self, scope: Scope) -> frozenset[str] | None:
+        return self._operations.accepted(scope["method"], scope["path"])
+
+    def limit(self, scope: Scope) -> int:
+        """The operation's own body limit, or the service's."""
+        return self._operations.limit(scope["method"], scope["path"]) or self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,8 +156,9 @@ class BodyGuard:
             length = int(declared) if declared is not None else None
         except ValueError:
             length = None
-        if length is not None and length > self.max_body_bytes:
-            await self._answer(too_large(self.max_body_bytes), scope, receive, send, drain=True)
+        limit = self.limit(scope)
+        if length is not None and length > limit:
+            await self._answer(too_large(limit), scope, receive, send, drain=True)
             return
         json = False
         if chunked or (length or 0) > 0:
@@ -141,9 +167,9 @@ class BodyGuard:
                 await self._answer(refusal, scope, receive, send, drain=True)
                 return
             json = accepted is not None and _media_type(headers.get("content-type", ""))[0] == JSON_MEDIA_TYPE
-        await self._guarded(scope, receive, send, json=json)
+        await self._guarded(scope, receive, send, json=json, limit=limit)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, *, json: bool) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, *, json: bool, limit: int) -> None:
         received = 0
         decoder = codecs.getincrementaldecoder("utf-8")() if json else None
         refusal: Problem | None = None
@@ -158,8 +184,8 @@ class BodyGuard:
             body_complete = not message.get("more_body", False)
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_body_bytes:
-                refusal = too_large(self.max_body_bytes)
+            if received > limit:
+                refusal = too_large(limit)
             elif decoder is not None:
                 try:
                     decoder.decode(chunk, final=not message.get("more_body", False))

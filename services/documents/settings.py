@@ -100,6 +100,8 @@ class Documents:
     store: DocumentStore
     uploads: Uploads
     limits: Limits
+    clock: Clock
+    """The instant uploads are recorded at (the service's clock)."""
 
 
 @asynccontextmanager
@@ -120,5 +122,5 @@ async def open_documents(settings: DocumentSettings, pool: asyncpg.Pool, *,
             store = postgres
         await retry_while_unavailable(partial(registry.create_tables), what="creating the upload registry",
                                       logger=log)
-        yield Documents(store=store, limits=limits, uploads=Uploads(
+        yield Documents(store=store, limits=limits, clock=clock, uploads=Uploads(
             store, registry, limits, upload_ttl_seconds=settings.documents_upload_ttl_seconds))

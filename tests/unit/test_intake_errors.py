@@ -13,6 +13,7 @@ from intake.application import (
 )
 from intake.catalogue import SubmissionProblem
 from intake.domain import DossierStateError
+from services.documents.uploads import DossierTooLargeError
 from services.eventstore import ConcurrentChangeError
 from services.problems import CHASSIS_ERRORS, Problem
 from tests.random_refs import random_suffix
@@ -21,7 +22,8 @@ from tests.random_refs import random_suffix
 def test_the_table_starts_from_the_chassis_errors() -> None:
     assert set(CHASSIS_ERRORS) <= set(INTAKE_ERRORS)
     assert set(INTAKE_ERRORS) == {SubmissionRejectedError, NotEntitledError, DossierNotFoundError,
-                                  IdempotencyKeyReusedError, DossierStateError, ConcurrentChangeError}
+                                  IdempotencyKeyReusedError, DossierStateError, ConcurrentChangeError,
+                                  DossierTooLargeError}
 
 
 def test_a_rejected_submission_is_a_422_listing_every_problem() -> None:

@@ -49,6 +49,16 @@ class FakeCodes:
         return f"{agency_id}-{received_at:%y%m%d}-{len(self.taken):04d}"
 
 
+class FakeDocuments:
+    """Every document is one the caller uploaded (the refusals are tests/unit/test_document_uploads_intake.py's)."""
+
+    async def check_references(self, client_id: str, documents: Any, *, field: str = "documents") -> list[Any]:
+        return []
+
+    async def attach(self, client_id: str, hashes: Any, dossier_code: str, at: datetime) -> list[str]:
+        return []
+
+
 @pytest.fixture
 async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
     store = EventStore(lambda: IntakeApplication(env=IN_MEMORY), workers=2, name=f"intake-{random_suffix()}")
@@ -65,7 +75,7 @@ def codes() -> FakeCodes:
 @pytest.fixture
 def intake(store: EventStore[IntakeApplication], codes: FakeCodes) -> DossierIntake:
     return DossierIntake(store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
-                         clock=FakeClock())
+                         documents=FakeDocuments(), clock=FakeClock())
 
 
 def a_desk(agency_id: str) -> Principal:
