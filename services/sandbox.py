@@ -4,10 +4,11 @@ The end-to-end tests and the bench deploy lienthong this way, many times over on
 and one database, without one deployment seeing another's data:
 
 * every name carries the deployment's label and a random suffix: topics
-  ``<label>.<suffix>.…``, schemas ``<service>_<label>_<suffix>``, consumer groups
-  ``<service>-<label>-<suffix>``;
+  ``<label>.<suffix>.…``, schemas ``<service>_<label>_<suffix>`` (and the document store both
+  services share, ``documents_<label>_<suffix>``, or a prefix of its own in the S3 bucket given
+  as :class:`SandboxS3`), consumer groups ``<service>-<label>-<suffix>``;
 * the credentials are a fresh client list (secrets random, stored only as SHA-256) signed
-  with a random key;
+  with a random key, and download links are signed with a random secret;
 * the HTTP ports are free ones on 127.0.0.1;
 * each service runs as ``python -m services.cli run <name>`` in a session of its own, its
   output in ``<work_dir>/<name>.log``, stopped by PID.
@@ -119,6 +120,17 @@ class ServiceProcess:
                 self.kill()
 
 
+@dataclass(frozen=True)
+class SandboxS3:
+    """An S3-compatible bucket a deployment stores its documents in (both services alike)."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
 @dataclass
 class Sandbox:
     """The names, credentials, environment and processes of one isolated deployment."""
@@ -134,6 +146,11 @@ class Sandbox:
     clock_file: Path | None = None
     """When set, both services read the time from this file instead of the system clock."""
     timer_interval_seconds: float | None = None
+    documents_s3: SandboxS3 | None = None
+    """When set, documents go to this bucket (under a prefix of the deployment's own), not PostgreSQL."""
+    documents_settings: dict[str, str] = field(default_factory=dict)
+    """More ``DOCUMENTS_*`` settings for both services, e.g. ``{"MAX_DOCUMENT_BYTES": "100000"}``."""
+    link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     # --- names ---------------------------------------------------------------------
@@ -179,6 +196,30 @@ class Sandbox:
         return f"routing_{self.label}_{self.suffix}"
 
     @property
+    def documents_schema(self) -> str:
+        """The document store's schema (its blobs too, unless :attr:`documents_s3`), shared by both services."""
+        return f"documents_{self.label}_{self.suffix}"
+
+    @property
+    def documents_prefix(self) -> str:
+        """Where this deployment's blobs live in :attr:`documents_s3`'s bucket."""
+        return f"documents/{self.label}-{self.suffix}/"
+
+    def documents_environment(self) -> dict[str, str]:
+        """The ``DOCUMENTS_*`` settings (without a service's prefix) both services share."""
+        env = {"DOCUMENTS_SCHEMA": self.documents_schema, "DOCUMENTS_LINK_SECRET": self.link_secret}
+        if self.documents_s3 is not None:
+            s3 = self.documents_s3
+            env.update({"DOCUMENTS_BACKEND": "s3", "DOCUMENTS_S3_BUCKET": s3.bucket,
+                        "DOCUMENTS_S3_REGION": s3.region, "DOCUMENTS_S3_PREFIX": self.documents_prefix})
+            for name, value in (("ENDPOINT_URL", s3.endpoint_url), ("ACCESS_KEY_ID", s3.access_key_id),
+                                ("SECRET_ACCESS_KEY", s3.secret_access_key)):
+                if value is not None:
+                    env[f"DOCUMENTS_S3_{name}"] = value
+        env.update({f"DOCUMENTS_{k.upper().removeprefix('DOCUMENTS_')}": v for k, v in self.documents_settings.items()})
+        return env
+
+    @property
     def intake_group(self) -> str:
         """Intake's status consumer's group."""
         return f"intake-{self.label}-{self.suffix}"
@@ -220,6 +261,7 @@ class Sandbox:
             "STATUS_TOPIC": self.status_topic,
             "DEAD_LETTER_TOPIC": self.dead_letter_topic,
             "LOG_LEVEL": "WARNING",
+            **self.documents_environment(),
         }
         if self.clock_file is not None:
             common["CLOCK_FILE"] = str(self.clock_file)
@@ -227,7 +269,8 @@ class Sandbox:
                   "CONSUMER_GROUP": self.intake_group, "HTTP_PORT": str(self.port)}
         routing = {**common, "DATABASE_SCHEMA": self.routing_schema, "INTAKE_TOPIC": self.events_topic,
                    "EVENTS_TOPIC": self.routing_topic, "AGENCY_INBOX_PREFIX": self.agency_inbox_prefix,
-                   "CONSUMER_GROUP": self.routing_group, "HTTP_PORT": str(self.routing_port)}
+                   "CONSUMER_GROUP": self.routing_group, "HTTP_PORT": str(self.routing_port),
+                   "PUBLIC_BASE_URL": self.routing_url}
         if self.timer_interval_seconds is not None:
             routing["TIMER_INTERVAL_SECONDS"] = str(self.timer_interval_seconds)
         return {**{f"INTAKE_{k}": v for k, v in intake.items()},

@@ -85,11 +85,12 @@ class DocumentSettings(BaseSettings):
                       max_dossier_bytes=self.documents_max_dossier_bytes)
 
     def s3_settings(self) -> S3Settings:
+        """The S3 store's settings (an empty endpoint or key means none: AWS and its credential chain)."""
         assert self.documents_s3_bucket is not None
         return S3Settings(
-            bucket=self.documents_s3_bucket, endpoint_url=self.documents_s3_endpoint_url,
-            region=self.documents_s3_region, access_key_id=self.documents_s3_access_key_id,
-            secret_access_key=self.documents_s3_secret_access_key, prefix=self.documents_s3_prefix,
+            bucket=self.documents_s3_bucket, endpoint_url=self.documents_s3_endpoint_url or None,
+            region=self.documents_s3_region, access_key_id=self.documents_s3_access_key_id or None,
+            secret_access_key=self.documents_s3_secret_access_key or None, prefix=self.documents_s3_prefix,
             addressing_style=self.documents_s3_addressing)
 
 
