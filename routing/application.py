@@ -31,12 +31,15 @@ from pydantic import ValidationError
 
 from routing.calendar import WorkingCalendar
 from routing.calendar_keeping import CalendarKeeping
+from routing.documents import DocumentReferenceCheck
 from routing.domain import InvalidCommandError, RoutedDossier
+from routing.domain.content import declared_document, handed_results, held_step, step_content
 from routing.geography import Geography, GeographyError
 from routing.outbound import status_change, to_contract
 from routing.routes import RouteBook, RouteError, plan
 from routing.tracing import Trace, stamp
 from services.clock import VIETNAM
+from services.documents.readlog import Reader, ReadLog, ReadOf
 from services.eventstore import TrackingApplication, retry_on_conflict
 from shared_events.contracts.values import NationalStatus
 
@@ -57,6 +60,14 @@ class Actor:
     def sees_everything(self) -> bool:
         return self.party == "auditor"
 
+    @property
+    def reader(self) -> Reader:
+        return Reader(client_id=self.client_id, party=self.party, agency_id=self.agency_id)
+
+
+def is_receiving_desk(actor: Actor, dossier: RoutedDossier) -> bool:
+    return actor.party == "desk" and actor.agency_id == dossier.receiving_agency_id
+
 
 @dataclass(frozen=True)
 class StepAction:
@@ -70,6 +81,9 @@ class StepAction:
     reason: str | None = None
     documents: Sequence[dict[str, Any]] = field(default_factory=tuple)
     amount_vnd: int | None = None
+    uploaders: Sequence[str] = ()
+    """The clients whose uploads ``documents`` may refer to: the calling client over REST, the
+    agency's clients for a reply on its topic."""
 
 
 def _claim(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
@@ -78,6 +92,7 @@ def _claim(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
 
 def _complete(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
     d.complete(c.step_key, c.agency_id, c.at, list(c.documents), app.calendar, app.route_of(d))
+    app.accept_documents(c.documents, uploaders=c.uploaders, code=d.code, at=c.at)
 
 
 def _request_supplement(app: RoutingApplication, d: RoutedDossier, c: StepAction) -> None:
@@ -185,6 +200,16 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
         self.routes = routes or RouteBook.load(geography=self.geography)
         self._keep_calendar(calendar or WorkingCalendar.default())
         self.conflict_attempts = conflict_attempts
+        self.document_references: DocumentReferenceCheck | None = None
+        """Set by the processes that accept document references (the API, the consumer); without it
+        (unit tests of the rules) references are taken as given."""
+
+    def accept_documents(self, documents: Sequence[dict[str, Any]], *, uploaders: Sequence[str], code: str,
+                         at: datetime) -> None:
+        """The documents a result or a supplement refers to were uploaded by one of ``uploaders``;
+        the dossier now refers to them (:class:`routing.documents.DocumentReferenceCheck`)."""
+        if self.document_references is not None:
+            self.document_references.accept(documents, uploaders=uploaders, dossier_code=code, at=at)
 
     # -- persistence ---------------------------------------------------------------
     def save_dossier(self, dossier: RoutedDossier, tracking: Tracking | None = None) -> list[Recording]:
@@ -298,7 +323,14 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
 
     def supplement(self, actor: Actor, code: str, at: datetime, documents: list[dict[str, Any]],
                    trace: Trace) -> RoutedDossier:
-        return self._desk_change(actor, code, lambda d: d.provide_supplement(at, documents, self.calendar), trace)
+        """The applicant's supplement (status 5 → 4), through the receiving desk or the partner that
+        submitted the dossier, with the documents that party uploaded."""
+        def decide(dossier: RoutedDossier) -> None:
+            if not (is_receiving_desk(actor, dossier) or actor.client_id == dossier.submitted_by):
+                raise RoutedDossierNotFoundError(code)
+            dossier.provide_supplement(at, documents, self.calendar)
+            self.accept_documents(documents, uploaders=[actor.client_id], code=code, at=at)
+        return self._change(code, decide, trace)
 
     def pay(self, actor: Actor, code: str, at: datetime, trace: Trace) -> RoutedDossier:
         return self._desk_change(actor, code, lambda d: d.record_payment(at, self.calendar), trace)
@@ -308,6 +340,46 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
 
     def stop(self, actor: Actor, code: str, reason: str, at: datetime, trace: Trace) -> RoutedDossier:
         return self._desk_change(actor, code, lambda d: d.stop(reason, at, by=actor.client_id), trace)
+
+    # -- content (need to know): authorise, then record the read ---------------------------
+    def step_view(self, actor: Actor, code: str, step_key: str) -> dict[str, Any]:
+        """What ``actor``'s agency may read of the dossier for its step (:func:`step_content`): 404 for
+        an agency with no step on it, 403 for a step it does not hold and never held."""
+        dossier = self.dossier(code)
+        self._require_involved(dossier, actor)
+        held_step(dossier, step_key, actor.agency_id or "")
+        return step_content(dossier, step_key)
+
+    def step_document(self, actor: Actor, code: str, step_key: str, sha256: str) -> dict[str, Any]:
+        """The entry of one document of the step's view; 403 when the view does not hold it."""
+        return declared_document(self.step_view(actor, code, step_key), sha256)
+
+    def results(self, actor: Actor, code: str) -> list[dict[str, Any]]:
+        """The results handed over (status 9, 10), for the receiving desk, the partner that submitted
+        the dossier, and auditors; 404 for anyone else, 409 before the results are ready."""
+        dossier = self.dossier(code)
+        if not (actor.sees_everything or is_receiving_desk(actor, dossier) or actor.client_id == dossier.submitted_by):
+            raise RoutedDossierNotFoundError(code)
+        return handed_results(dossier)
+
+    def result_document(self, actor: Actor, code: str, sha256: str) -> dict[str, Any]:
+        return declared_document({"documents": self.results(actor, code)}, sha256)
+
+    def record_read(self, code: str, reader: Reader, what: ReadOf, at: datetime) -> ReadLog:
+        """Store one read of the dossier's content (who, when, what) in its read log."""
+        def attempt() -> ReadLog:
+            try:
+                log: ReadLog = self.repository.get(ReadLog.create_id(code))
+            except AggregateNotFoundError:
+                log = ReadLog(dossier_code=code)
+            log.record(reader, what, at)
+            self.save(log)
+            return log
+        return retry_on_conflict(attempt, attempts=self.conflict_attempts)
+
+    def reads(self, code: str) -> list[Any]:
+        """Every read of the dossier's content, oldest first."""
+        return [e for e in self.events.get(ReadLog.create_id(code)) if type(e) is ReadLog.Read]
 
     def readable(self, actor: Actor, code: str) -> RoutedDossier:
         """The dossier, when ``actor`` may see it: auditors, the receiving agency, an agency on its route."""
@@ -358,7 +430,7 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
     def _desk_change(self, actor: Actor, code: str, act: Callable[[RoutedDossier], None],
                      trace: Trace) -> RoutedDossier:
         def decide(dossier: RoutedDossier) -> None:
-            if actor.party != "desk" or actor.agency_id != dossier.receiving_agency_id:
+            if not is_receiving_desk(actor, dossier):
                 raise RoutedDossierNotFoundError(code)
             act(dossier)
         return self._change(code, decide, trace)

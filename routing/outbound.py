@@ -2,10 +2,13 @@
 
 Every routing event goes to the routing topic; an event that changes the national status
 also goes to the status topic (for intake and the national portal); a step opened for a
-stream-integrated agency also goes to that agency's inbox topic, and so do due times a calendar
-change moved on such an agency's open step. An operator's working-calendar change goes to the
-routing topic under the key ``working-calendar``. A declined withdrawal goes to the status topic
-only. Routing publishes only the statuses it owns (docs/STATUS.md).
+stream-integrated agency also goes to that agency's inbox topic — with the step's content (what it
+declares it needs of the dossier), each document as a signed single-use link issued when the record
+is published — and so do due times a calendar change moved on such an agency's open step. The
+content sent is recorded on the routing topic as a read (``DossierContentRead``, via ``stream``),
+and so is every read through the API or a link (the read log's events). An operator's
+working-calendar change goes to the routing topic under the key ``working-calendar``. A declined
+withdrawal goes to the status topic only. Routing publishes only the statuses it owns (docs/STATUS.md).
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from typing import Any
 from routing.domain import RoutedDossier
 from routing.domain.calendar import CalendarLog
 from routing.settings import RoutingSettings
+from services.clock import Clock, clock_from
+from services.documents.links import LinkSigner
+from services.documents.readlog import ReadLog
 from services.relay import Outbound
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
+from shared_events.contracts.documents import ContentDocument, DocumentLink, DossierContentRead, StepContent
 from shared_events.contracts.routing import (
     ApologyIssued,
     ClockPaused,
@@ -33,15 +40,23 @@ from shared_events.contracts.routing import (
     StepReturned,
 )
 
-STATUS_RECORD, AGENCY_INBOX_RECORD = 1, 2
+STATUS_RECORD, AGENCY_INBOX_RECORD, DISCLOSURE_RECORD = 1, 2, 1000
 D = RoutedDossier
 
 
-def outbound_mapper(settings: RoutingSettings) -> Callable[[Any], list[Outbound]]:
-    """The relay's mapping for this deployment's topic names.
+def link_signer(settings: RoutingSettings) -> LinkSigner:
+    """The deployment's download links: its secret and TTL, rooted at routing's public URL."""
+    return LinkSigner(settings.documents_link_secret, settings.documents_link_ttl_seconds, settings.public_base_url)
+
+
+def outbound_mapper(settings: RoutingSettings, *, clock: Clock | None = None) -> Callable[[Any], list[Outbound]]:
+    """The relay's mapping for this deployment's topic names; links are signed with the deployment's
+    secret and expire ``documents_link_ttl_seconds`` after they are published (by ``clock``).
 
     Every record keeps the correlation and causation ids stored alongside its event
     (:func:`routing.application.stamp`)."""
+    links = link_signer(settings)
+    clock = clock or clock_from(settings.clock_file)
 
     def to_outbound(e: Any) -> list[Outbound]:
         correlation_id, causation_id = getattr(e, "correlation_id", None), getattr(e, "causation_id", None)
@@ -54,13 +69,51 @@ def outbound_mapper(settings: RoutingSettings) -> Callable[[Any], list[Outbound]
             records.append(Outbound(status, e.dossier_code, correlation_id, causation_id,
                                     topic=settings.status_topic, discriminator=STATUS_RECORD))
         if contract is not None:
+            inbox = with_content(contract, e, links, clock)
             for n, agency_id in enumerate(agency_inboxes_of(e)):
-                records.append(Outbound(contract, contract.subject, correlation_id, causation_id,
+                records.append(Outbound(inbox, contract.subject, correlation_id, causation_id,
                                         topic=settings.agency_inbox_topic(agency_id),
                                         discriminator=AGENCY_INBOX_RECORD + n))
+        disclosed = disclosure(e)
+        if disclosed is not None:
+            records.append(Outbound(disclosed, disclosed.subject, correlation_id, causation_id,
+                                    discriminator=DISCLOSURE_RECORD))
         return records
 
     return to_outbound
+
+
+def _content(e: Any) -> dict[str, Any] | None:
+    """The content a stored ``StepOpened`` carries for a stream agency (None for a REST one, and for
+    steps opened before content travelled with them)."""
+    return getattr(e, "content", None) if type(e) is D.StepOpened else None
+
+
+def with_content(contract: Any, e: Any, links: LinkSigner, clock: Clock) -> Any:
+    """The inbox copy of ``contract``: a step opened with content gets it, each document with a fresh link."""
+    content = _content(e)
+    if content is None:
+        return contract
+    now = clock.now()
+    documents = []
+    for entry in content["documents"]:
+        url, expires_at = links.issue(agency_id=e.agency_id, dossier_code=e.dossier_code, step_key=e.step_key,
+                                      sha256=entry["document"]["sha256"], now=now)
+        documents.append(ContentDocument(document=entry["document"], from_step=entry["from_step"],
+                                         link=DocumentLink(url=url, expires_at=expires_at)))
+    return contract.model_copy(update={"content": StepContent(applicant=content["applicant"],
+                                                              documents=tuple(documents))})
+
+
+def disclosure(e: Any) -> DossierContentRead | None:
+    """The record of the content sent with a stream agency's step (who received what, when)."""
+    content = _content(e)
+    if content is None:
+        return None
+    return DossierContentRead(
+        dossier_code=e.dossier_code, reader_party="agency", reader_agency_id=e.agency_id, step_key=e.step_key,
+        purpose="step_view", via="stream", fields=tuple(content["applicant"]),
+        documents=tuple(entry["document"]["sha256"] for entry in content["documents"]), read_at=e.opened_at)
 
 
 def _routed(e: Any) -> DossierRouted:
@@ -119,7 +172,9 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
         dossier_code=e.dossier_code, agency_id=e.agency_id, reason=e.reason,
         original_appointment_at=e.original_appointment_at, new_appointment_at=e.new_appointment_at,
         issued_at=e.issued_at),
-    D.ResultReady: _finished("ready_at", with_reason=False),
+    D.ResultReady: lambda e: RoutingFinished(
+        dossier_code=e.dossier_code, national_status=e.national_status, finished_at=e.ready_at,
+        results=tuple(getattr(e, "results", None) or ())),  # none recorded before results were kept
     D.ResultHandedOver: _finished("handed_over_at", with_reason=False),
     D.Withdrawn: _finished("withdrawn_at"),
     D.Stopped: _finished("stopped_at"),
@@ -130,6 +185,10 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
                                   previous_due_at=s["previous_due_at"], due_at=s["due_at"]) for s in e.steps),
         previous_appointment_at=e.previous_appointment_at, appointment_at=e.appointment_at,
         changed_at=e.recomputed_at),
+    ReadLog.Read: lambda e: DossierContentRead(
+        dossier_code=e.dossier_code, reader_client_id=e.reader_client_id, reader_party=e.reader_party,
+        reader_agency_id=e.reader_agency_id, step_key=e.step_key, purpose=e.purpose, via=e.via,
+        fields=tuple(e.fields), documents=tuple(e.documents), read_at=e.read_at),
     CalendarLog.Changed: lambda e: WorkingCalendarChanged(
         revision=e.revision, kind=e.kind, day=e.day, decision=e.decision, reason=e.reason,
         changed_by=e.changed_by, changed_at=e.changed_at),
@@ -137,7 +196,7 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
 """The routing-topic contract of each stored event type that leaves the service."""
 
 STAYS_INSIDE: frozenset[type] = frozenset({D.Received, D.RoutingImpossible, D.WithdrawalDeclined,
-                                           CalendarLog.Opened})
+                                           CalendarLog.Opened, ReadLog.Opened})
 """Stored event types with no routing-topic contract, on purpose (``WithdrawalDeclined`` goes to
 the status topic only; ``RoutingImpossible`` is listed by ``GET /v1/routing/unroutable``)."""
 

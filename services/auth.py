@@ -106,6 +106,11 @@ class ClientRegistry:
         self._refresh()
         return self._clients.get(client_id)
 
+    def of_agency(self, agency_id: str) -> list[str]:
+        """The ids of the clients registered now for ``agency_id``, sorted."""
+        self._refresh()
+        return sorted(c.client_id for c in self._clients.values() if c.agency_id == agency_id)
+
     def authenticate(self, client_id: str, secret: str) -> Client | None:
         client = self.get(client_id)
         digest = hashlib.sha256(secret.encode()).hexdigest()

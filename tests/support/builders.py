@@ -136,19 +136,20 @@ def an_applicant() -> dict[str, Any]:
 
 
 def started(
-    procedure_code: str, received_at: datetime, options: list[str] | None = None, route: Route | None = None
+    procedure_code: str, received_at: datetime, options: list[str] | None = None, route: Route | None = None,
+    documents: list[dict[str, Any]] | None = None,
 ) -> tuple[RoutedDossier, Route]:
-    """A dossier received at ``received_at`` whose route was assigned at that instant."""
-    dossier = a_routed_dossier(procedure_code, received_at, options)
+    """A dossier received at ``received_at`` (with ``documents``) whose route was assigned at that instant."""
+    dossier = a_routed_dossier(procedure_code, received_at, options, documents)
     day = received_at.astimezone(VIETNAM).date()
     route = route or book().route(procedure_code, day)
     dossier.start(route, plan(route, geography(), LOCALITY, day, dossier.options), calendar(), received_at)
     return dossier, route
 
 
-def a_document() -> dict[str, Any]:
-    """A result document with a random name and digest."""
-    return {"name": f"ket_qua_{random_suffix()}.pdf", "media_type": "application/pdf",
+def a_document(name: str | None = None) -> dict[str, Any]:
+    """A document reference named ``name`` (a random result name by default), with a random digest."""
+    return {"name": name or f"ket_qua_{random_suffix()}.pdf", "media_type": "application/pdf",
             "size_bytes": random.randint(1, 10**6), "sha256": random_sha256()}
 
 

@@ -28,6 +28,7 @@ from routing.outbound import CONTRACT_OF, STAYS_INSIDE, outbound_mapper, status_
 from routing.reactions import HANDLERS, Reactions, ReplyPolicy
 from routing.settings import RoutingSettings
 from services.consumer import UnprocessableMessage
+from services.documents.readlog import ReadLog
 from shared_events import (
     DossierStatusChanged,
     DossierWithdrawalDeclined,
@@ -212,7 +213,7 @@ def test_a_withdrawal_request_of_a_done_dossier_is_declined_with_the_status_it_k
 
 
 def test_every_stored_event_type_either_has_a_contract_or_stays_inside_on_purpose() -> None:
-    event_types = {value for aggregate in (RoutedDossier, CalendarLog) for value in vars(aggregate).values()
+    event_types = {value for aggregate in (RoutedDossier, CalendarLog, ReadLog) for value in vars(aggregate).values()
                    if isinstance(value, type) and issubclass(value, aggregate.Event)
                    and value not in (aggregate.Event, aggregate.Created)}
     assert event_types == set(CONTRACT_OF) | STAYS_INSIDE

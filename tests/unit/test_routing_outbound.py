@@ -1,7 +1,7 @@
 """What the relay publishes for each stored routing event: its contract on the routing topic, a
-status record on the status topic for the statuses routing owns, a copy of a step opened (or of due
-times moved) for a stream-integrated agency on that agency's inbox topic, and nothing for what
-stays inside."""
+status record on the status topic for the statuses routing owns, a copy of a step opened (with its
+content) or of due times moved for a stream-integrated agency on that agency's inbox topic, the
+record of content sent or read, and nothing for what stays inside."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from routing.outbound import (
     to_contract,
 )
 from routing.settings import RoutingSettings
+from services.documents.readlog import Reader, ReadLog, ReadOf
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.calendar import CALENDAR_KEY, DueTimesChanged, WorkingCalendarChanged
+from shared_events.contracts.documents import DossierContentRead
 from shared_events.contracts.routing import (
     ApologyIssued,
     ClockPaused,
@@ -60,7 +62,7 @@ CONTRACT_TYPE = {
     "PaymentReceived": ClockResumed, "StepDueSoon": StepDeadlineReached, "StepOverdue": StepDeadlineReached,
     "ApologyIssued": ApologyIssued, "ResultReady": RoutingFinished, "ResultHandedOver": RoutingFinished,
     "Withdrawn": RoutingFinished, "Stopped": RoutingFinished, "ClosedAtIntake": RoutingFinished,
-    "DueTimesRecomputed": DueTimesChanged, "Changed": WorkingCalendarChanged,
+    "DueTimesRecomputed": DueTimesChanged, "Changed": WorkingCalendarChanged, "Read": DossierContentRead,
 }
 
 
@@ -127,10 +129,19 @@ def a_day_off_that_moved_open_steps() -> list[Any]:
     return [*book.pending_events, *dossier.pending_events]
 
 
+def a_read_of_a_step_view() -> list[Any]:
+    log = ReadLog(dossier_code=a_routed_dossier("1.001193", vn(7, 7, 9)).code)
+    log.record(Reader(client_id="police-system", party="agency", agency_id=POLICE),
+               ReadOf(purpose="step_view", via="rest", step_key="residence_registration", fields=["full_name"]),
+               vn(7, 7, 10))
+    return log.pending_events
+
+
 def every_event() -> list[Any]:
     dossiers = [a_birth_registration_from_receipt_to_handover(), a_land_transfer_that_was_paid_for(),
                 *ended_dossiers()]
-    return [event for dossier in dossiers for event in dossier.pending_events] + a_day_off_that_moved_open_steps()
+    return ([event for dossier in dossiers for event in dossier.pending_events] + a_day_off_that_moved_open_steps()
+            + a_read_of_a_step_view())
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +198,12 @@ def test_a_step_opened_for_a_stream_agency_also_goes_to_its_inbox_topic_and_a_re
     stream = next(e for e in opened if e.integration == "kafka")
     rest = next(e for e in opened if e.integration == "rest")
 
-    main, inbox = TO_OUTBOUND(stream)
+    main, inbox, disclosed = TO_OUTBOUND(stream)
     [only] = TO_OUTBOUND(rest)
 
-    assert (main.topic, inbox.topic) == (None, SETTINGS.agency_inbox_topic(stream.agency_id))
-    assert inbox.contract == main.contract and inbox.discriminator == AGENCY_INBOX_RECORD
+    assert (main.topic, inbox.topic, disclosed.topic) == (None, SETTINGS.agency_inbox_topic(stream.agency_id), None)
+    assert inbox.contract.model_copy(update={"content": None}) == main.contract
+    assert inbox.discriminator == AGENCY_INBOX_RECORD and isinstance(disclosed.contract, DossierContentRead)
     assert only.topic is None
 
 
