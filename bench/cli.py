@@ -112,10 +112,11 @@ async def measure_intake(deployment: BenchIntake, args: argparse.Namespace, cons
         async with load.Clients(deployment.base_url, c) as clients:
             token = deployment.portal_token()
             agency_id = load.RECEIVING_DESK
+            documents = await load.upload_documents(clients[0], token, load.CERTIFIED_COPY_DOCUMENTS, 120_000)
             with progress(console) as bar:
                 task = bar.add_task("warm-up: submissions", total=c)
-                warm = await load.submit(clients, token, [load.certified_copy_submission(agency_id) for _ in range(c)],
-                                         lambda: bar.advance(task))
+                warm_bodies = [load.certified_copy_submission(agency_id, documents) for _ in range(c)]
+                warm = await load.submit(clients, token, warm_bodies, lambda: bar.advance(task))
                 if warm.errors:
                     raise RuntimeError(f"warm-up submissions failed: {warm.errors[0]}")
                 task = bar.add_task("warm-up: events on Kafka", total=c)
@@ -124,7 +125,7 @@ async def measure_intake(deployment: BenchIntake, args: argparse.Namespace, cons
                     deployment.check_alive()
                     raise RuntimeError("the warm-up events did not all reach Kafka within 60 s")
 
-            bodies = [load.certified_copy_submission(agency_id) for _ in range(n)]
+            bodies = [load.certified_copy_submission(agency_id, documents) for _ in range(n)]
             cpu_before = cpu_snapshot(deployment)
             with progress(console) as bar:
                 task = bar.add_task("intake: submissions → 201", total=n)

@@ -62,7 +62,7 @@ class BenchIntake(Sandbox):
 
     @property
     def schemas(self) -> list[str]:
-        return [self.intake_schema]
+        return [self.intake_schema, self.documents_schema]
 
     @property
     def consumer_groups(self) -> list[str]:
@@ -193,7 +193,7 @@ class BenchSystem(BenchIntake):
 
     @property
     def schemas(self) -> list[str]:
-        return [self.intake_schema, self.routing_schema]
+        return [self.intake_schema, self.routing_schema, self.documents_schema]
 
     @property
     def consumer_groups(self) -> list[str]:

@@ -21,7 +21,6 @@ import random
 import ssl
 import sys
 import time
-import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -45,16 +44,36 @@ RECEIVING_DESK, COMMUNE = "000.00.01.H40", "16690"
 """A one-stop desk that exists and a commune in force: intake refuses invented ones (422)."""
 
 
-def certified_copy_submission(agency_id: str) -> bytes:
-    """A valid online submission of procedure 2.000635 (bản sao trích lục hộ tịch), as JSON."""
+PDF_HEAD = b"%PDF-1.7\n"
+CERTIFIED_COPY_DOCUMENTS = ["to_khai_cap_ban_sao_trich_luc"]
+
+
+async def upload_documents(client: httpx.AsyncClient, token: str, names: list[str], size_bytes: int
+                           ) -> list[dict[str, Any]]:
+    """One PDF of ``size_bytes`` per name, uploaded once by the client of ``token``: the references a
+    client's submissions all reuse (intake takes only documents the submitting client uploaded)."""
+    documents = []
+    for name in names:
+        data = PDF_HEAD + random.randbytes(size_bytes - len(PDF_HEAD))
+        sha256 = hashlib.sha256(data).hexdigest()
+        response = await client.put(f"/v1/documents/{sha256}", content=data, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/pdf"})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"uploading {name} failed: HTTP {response.status_code}: {response.text[:300]}")
+        documents.append({"name": name, "media_type": "application/pdf", "size_bytes": size_bytes, "sha256": sha256})
+    return documents
+
+
+def certified_copy_submission(agency_id: str, documents: list[dict[str, Any]]) -> bytes:
+    """A valid online submission of procedure 2.000635 (bản sao trích lục hộ tịch), as JSON, referring
+    to ``documents`` (:func:`upload_documents` of :data:`CERTIFIED_COPY_DOCUMENTS`)."""
     body = {
         "procedure_code": "2.000635",
         "applicant": {"kind": "citizen",
                       "full_name": f"{random.choice(FAMILY)} {random.choice(MIDDLE)} {random.choice(GIVEN)}",
                       "identity_number": f"{random.randint(1, 96):03d}{random.randint(0, 999_999_999):09d}",
                       "phone": "0912345678"},
-        "documents": [{"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/pdf",
-                       "size_bytes": 120_000, "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}],
+        "documents": documents,
         "channel": "online",
         "result_delivery": {"method": "desk"},
         "locality_code": COMMUNE,
@@ -70,17 +89,17 @@ DESK_DOCUMENTS = {
 }
 
 
-def desk_submission(procedure_code: str, agency_id: str, locality_code: str = COMMUNE) -> bytes:
-    """A valid submission received at the desk (channel ``desk``: national status 2 at once), as JSON."""
+def desk_submission(procedure_code: str, agency_id: str, documents: list[dict[str, Any]],
+                    locality_code: str = COMMUNE) -> bytes:
+    """A valid submission received at the desk (channel ``desk``: national status 2 at once), as JSON,
+    referring to ``documents`` (:func:`upload_documents` of ``DESK_DOCUMENTS[procedure_code]``)."""
     body = {
         "procedure_code": procedure_code,
         "applicant": {"kind": "citizen",
                       "full_name": f"{random.choice(FAMILY)} {random.choice(MIDDLE)} {random.choice(GIVEN)}",
                       "identity_number": f"{random.randint(1, 96):03d}{random.randint(0, 999_999_999):09d}",
                       "phone": "0912345678"},
-        "documents": [{"name": name, "media_type": "application/pdf", "size_bytes": 90_000,
-                       "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}
-                      for name in DESK_DOCUMENTS[procedure_code]],
+        "documents": documents,
         "channel": "desk",
         "result_delivery": {"method": "desk"},
         "locality_code": locality_code,

@@ -97,11 +97,12 @@ def _advanced(bar: Any, task: Any, base: int, done: int) -> None:
 
 
 async def submit_and_route(clients: list[httpx.AsyncClient], token: str, procedure: str, agency_id: str,
-                           count: int, tail: load.TopicTail, step_key: str, timeout: float,
-                           on_answer: Callable[[], None], on_routed: Callable[[int], None]
+                           documents: list[dict[str, Any]], count: int, tail: load.TopicTail, step_key: str,
+                           timeout: float, on_answer: Callable[[], None], on_routed: Callable[[int], None]
                            ) -> tuple[load.Submissions, set[tuple[str, str, str]]]:
-    """Submit ``count`` desk dossiers, then wait until each one's ``step_key`` is open on Kafka."""
-    bodies = [load.desk_submission(procedure, agency_id) for _ in range(count)]
+    """Submit ``count`` desk dossiers referring to ``documents`` (uploaded once by the desk), then wait
+    until each one's ``step_key`` is open on Kafka."""
+    bodies = [load.desk_submission(procedure, agency_id, documents) for _ in range(count)]
     run = await load.submit(clients, token, bodies, on_answer)
     keys = {("opened", code, step_key) for code in run.codes if code}
     await tail.wait_for(keys, timeout, on_routed)
@@ -233,6 +234,10 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
             copy_agency = system.agency_token(COPY_AGENCY)
             rest_agency = system.agency_token(REST_AGENCY)
             agency = system.receiving_agency_id
+            # The desk uploads each procedure's files once; every submission refers to them.
+            documents = {procedure: await load.upload_documents(intake_clients[0], desk, load.DESK_DOCUMENTS[procedure],
+                                                                90_000)
+                         for procedure in (COPY_PROCEDURE, CHAIN_PROCEDURE)}
 
             # Warm-up: every connection, routing's consumer and relay, one hand-off chain each.
             warm_chain = min(concurrency, 8)
@@ -241,7 +246,7 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
                 for base, (procedure, step, count) in ((0, (COPY_PROCEDURE, COPY_STEP, concurrency)),
                                                        (concurrency, (CHAIN_PROCEDURE, FIRST_STEP, warm_chain))):
                     warm, keys = await submit_and_route(
-                        intake_clients, desk, procedure, agency, count, routing_tail, step, 120,
+                        intake_clients, desk, procedure, agency, documents[procedure], count, routing_tail, step, 120,
                         lambda: None, partial(_advanced, bar, task, base))
                     if warm.errors or not all(k in routing_tail.seen for k in keys):
                         system.check_alive()
@@ -261,7 +266,8 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
                 sent = bar.add_task("routing: desk submissions → 201", total=dossiers)
                 routed = bar.add_task("routing: first step open on Kafka", total=dossiers)
                 run, keys = await submit_and_route(
-                    intake_clients, desk, COPY_PROCEDURE, agency, dossiers, routing_tail, COPY_STEP, WAIT_SECONDS,
+                    intake_clients, desk, COPY_PROCEDURE, agency, documents[COPY_PROCEDURE], dossiers, routing_tail,
+                    COPY_STEP, WAIT_SECONDS,
                     lambda: bar.advance(sent), lambda k: bar.update(routed, completed=k))
             last = max((routing_tail.seen[k] for k in keys if k in routing_tail.seen), default=run.started)
             cpu_used = {name: seconds - cpu_before[name] for name, seconds in cpu_snapshot(system).items()}
@@ -281,7 +287,8 @@ async def measure_routing(system: BenchSystem, dossiers: int, handoffs: int, con
             with progress() as bar:
                 task = bar.add_task("hand-off: chain dossiers routed", total=handoffs)
                 chain, chain_keys = await submit_and_route(
-                    intake_clients, desk, CHAIN_PROCEDURE, agency, handoffs, routing_tail, FIRST_STEP, WAIT_SECONDS,
+                    intake_clients, desk, CHAIN_PROCEDURE, agency, documents[CHAIN_PROCEDURE], handoffs, routing_tail,
+                    FIRST_STEP, WAIT_SECONDS,
                     lambda: None, lambda k: bar.update(task, completed=k))
                 chain_codes = [key[1] for key in chain_keys if key in routing_tail.seen]
                 task = bar.add_task("hand-off: review_application claimed", total=len(chain_codes))

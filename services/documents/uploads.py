@@ -1,10 +1,13 @@
 """Uploads: who sent which document, which dossiers refer to it, and the clean-up of the rest.
 
-The upload registry is one table in the store's schema (:class:`UploadRegistry`):
+The upload registry is two tables in the store's schema (:class:`UploadRegistry`):
 
 - ``document_uploads`` — ``client_id``, ``sha256`` (primary key together), ``size_bytes``,
-  ``media_type``, ``uploaded_at``, ``confirmed`` (the bytes reached the store), ``dossier_codes``
-  (the dossiers that refer to it) and ``referenced_at`` (when the first did).
+  ``media_type``, ``uploaded_at``, ``confirmed`` (the bytes reached the store) and
+  ``referenced_at`` (when a dossier first referred to it; an upload with none is swept after the TTL);
+- ``document_references`` — ``client_id``, ``sha256``, ``dossier_code`` (primary key together),
+  ``referenced_at``: which dossiers refer to each upload (only ever inserted into, so many dossiers
+  may refer to one upload at once without waiting for one another).
 
 The use cases (:class:`Uploads`), each taking the instant ``at`` it acts at:
 
@@ -20,8 +23,9 @@ The use cases (:class:`Uploads`), each taking the instant ``at`` it acts at:
 - :meth:`Uploads.sweep` — remove uploads no dossier refers to that are older than the TTL, and a
   blob once no upload of its hash remains.
 
-Registering, attaching and sweeping one hash take turns: each holds a transaction-scoped advisory
-lock named after the schema and the hash (attaching locks every hash it touches in order).
+Sweeping one hash waits for whatever registers or attaches it, and the other way round: the sweeper
+holds a transaction-scoped advisory lock named after the schema and the hash exclusively, the others
+hold it shared (so uploads and attachments of one hash do not wait for one another).
 """
 
 from __future__ import annotations
@@ -65,10 +69,18 @@ CREATE TABLE IF NOT EXISTS {schema}.document_uploads (
     media_type     text        NOT NULL,
     uploaded_at    timestamptz NOT NULL,
     confirmed      boolean     NOT NULL DEFAULT false,
-    dossier_codes  text[]      NOT NULL DEFAULT '{{}}',
     referenced_at  timestamptz,
     PRIMARY KEY (client_id, sha256)
 )"""
+CREATE_REFERENCES = """
+CREATE TABLE IF NOT EXISTS {schema}.document_references (
+    client_id      text        NOT NULL,
+    sha256         text        NOT NULL,
+    dossier_code   text        NOT NULL,
+    referenced_at  timestamptz NOT NULL,
+    PRIMARY KEY (client_id, sha256, dossier_code)
+)"""
+LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
 CREATE_BY_HASH = "CREATE INDEX IF NOT EXISTS document_uploads_by_hash ON {schema}.document_uploads (sha256)"
 CREATE_UNREFERENCED = ("CREATE INDEX IF NOT EXISTS document_uploads_unreferenced ON {schema}.document_uploads "
                        "(uploaded_at) WHERE referenced_at IS NULL")
@@ -148,21 +160,25 @@ class UploadRegistry:
         self.pool = pool
         self.schema = schema
         self.table = f'"{schema}".document_uploads'
+        self.references = f'"{schema}".document_references'
+        self._columns = ("client_id, sha256, size_bytes, media_type, uploaded_at, "
+                         f"ARRAY(SELECT r.dossier_code FROM {self.references} r WHERE r.client_id = u.client_id "
+                         "AND r.sha256 = u.sha256 ORDER BY r.referenced_at, r.dossier_code) AS dossier_codes")
 
     async def create_tables(self) -> None:
         """Create the schema and the table when missing (under the store's schema lock)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(LOCK_ADDRESS, f"lienthong.documents.{self.schema}")
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            for statement in (CREATE_UPLOADS, CREATE_BY_HASH, CREATE_UNREFERENCED):
+            for statement in (CREATE_UPLOADS, CREATE_REFERENCES, CREATE_BY_HASH, CREATE_UNREFERENCED):
                 await conn.execute(statement.format(schema=f'"{self.schema}"'))
 
     def lock_name(self, sha256: str) -> str:
         return f"lienthong.document_uploads.{self.schema}.{sha256}"
 
-    async def lock(self, conn: asyncpg.Connection, sha256: str) -> None:
-        """Take the hash's turn until the transaction ends."""
-        await conn.execute(LOCK_ADDRESS, self.lock_name(sha256))
+    async def lock(self, conn: asyncpg.Connection, sha256: str, *, shared: bool = True) -> None:
+        """Hold the hash's lock until the transaction ends: shared to register or attach, exclusive to sweep."""
+        await conn.execute(LOCK_SHARED if shared else LOCK_ADDRESS, self.lock_name(sha256))
 
     async def begin(self, declared: Declared, client_id: str, at: datetime) -> bool:
         """Record an upload about to stream in (unconfirmed unless it was before); whether the row is new."""
@@ -199,21 +215,28 @@ class UploadRegistry:
                 "size_bytes = EXCLUDED.size_bytes, media_type = EXCLUDED.media_type, "
                 f"uploaded_at = CASE WHEN {self.table}.referenced_at IS NULL THEN EXCLUDED.uploaded_at "
                 f"ELSE {self.table}.uploaded_at END "
-                "RETURNING client_id, sha256, size_bytes, media_type, uploaded_at, dossier_codes",
+                "RETURNING client_id, sha256",
                 client_id, document.sha256, document.size_bytes, document.media_type, at)
-        return _upload(row), bool(before)
+            upload = await self._find(conn, row["client_id"], row["sha256"])
+        assert upload is not None
+        return upload, bool(before)
 
     async def find(self, client_id: str, sha256: str) -> Upload | None:
         """The client's confirmed upload of ``sha256``."""
-        row = await self.pool.fetchrow(
-            f"SELECT client_id, sha256, size_bytes, media_type, uploaded_at, dossier_codes FROM {self.table} "
-            "WHERE client_id = $1 AND sha256 = $2 AND confirmed", client_id, sha256)
+        async with self.pool.acquire() as conn:
+            return await self._find(conn, client_id, sha256)
+
+    async def _find(self, conn: asyncpg.Connection, client_id: str, sha256: str) -> Upload | None:
+        row = await conn.fetchrow(f"SELECT {self._columns} FROM {self.table} u "
+                                  "WHERE client_id = $1 AND sha256 = $2 AND confirmed", client_id, sha256)
         return None if row is None else _upload(row)
 
     async def find_many(self, client_id: str, hashes: Sequence[str]) -> dict[str, Upload]:
+        """The client's confirmed uploads among ``hashes`` (without their dossiers)."""
         rows = await self.pool.fetch(
-            f"SELECT client_id, sha256, size_bytes, media_type, uploaded_at, dossier_codes FROM {self.table} "
-            "WHERE client_id = $1 AND sha256 = ANY($2::text[]) AND confirmed", client_id, list(hashes))
+            f"SELECT client_id, sha256, size_bytes, media_type, uploaded_at, ARRAY[]::text[] AS dossier_codes "
+            f"FROM {self.table} WHERE client_id = $1 AND sha256 = ANY($2::text[]) AND confirmed",
+            client_id, list(hashes))
         return {row["sha256"]: _upload(row) for row in rows}
 
     async def attach(self, client_id: str, hashes: Sequence[str], dossier_code: str, at: datetime) -> None:
@@ -224,15 +247,18 @@ class UploadRegistry:
         async with self.pool.acquire() as conn, conn.transaction():
             for sha256 in wanted:
                 await self.lock(conn, sha256)
-            attached = await conn.fetch(
-                f"UPDATE {self.table} SET referenced_at = COALESCE(referenced_at, $4), "
-                "dossier_codes = CASE WHEN $3 = ANY(dossier_codes) THEN dossier_codes "
-                "ELSE array_append(dossier_codes, $3) END "
-                "WHERE client_id = $1 AND sha256 = ANY($2::text[]) AND confirmed RETURNING sha256",
-                client_id, wanted, dossier_code, at)
-            missing = sorted(set(wanted) - {row["sha256"] for row in attached})
+            found = await conn.fetch(f"SELECT sha256 FROM {self.table} WHERE client_id = $1 "
+                                     "AND sha256 = ANY($2::text[]) AND confirmed", client_id, wanted)
+            missing = sorted(set(wanted) - {row["sha256"] for row in found})
             if missing:
                 raise _Rollback(missing)
+            # Only the first reference writes the upload's row; later ones only add theirs.
+            await conn.execute(f"UPDATE {self.table} SET referenced_at = $3 WHERE client_id = $1 "
+                               "AND sha256 = ANY($2::text[]) AND referenced_at IS NULL", client_id, wanted, at)
+            await conn.execute(
+                f"INSERT INTO {self.references} (client_id, sha256, dossier_code, referenced_at) "
+                "SELECT $1, sha256, $3, $4 FROM unnest($2::text[]) AS sha256 ON CONFLICT DO NOTHING",
+                client_id, wanted, dossier_code, at)
 
     async def expired_hashes(self, before: datetime, limit: int = SWEEP_BATCH) -> list[str]:
         rows = await self.pool.fetch(
@@ -245,7 +271,7 @@ class UploadRegistry:
         upload of it remains (deleted before the rows' removal commits: a crash in between leaves
         rows the next sweep removes again)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.lock(conn, sha256)
+            await self.lock(conn, sha256, shared=False)
             removed = await conn.fetch(
                 f"DELETE FROM {self.table} WHERE sha256 = $1 AND referenced_at IS NULL AND uploaded_at < $2 "
                 "RETURNING client_id", sha256, before)

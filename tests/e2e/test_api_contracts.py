@@ -31,7 +31,7 @@ from tests.support.agencies import routed_view
 from tests.support.deployments import SYSTEM_START, deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
-from tests.support.routing import desk_submission
+from tests.support.routing import uploaded_desk_submission
 
 pytestmark = pytest.mark.e2e
 REST_AGENCY = "400.10.16690.H40"
@@ -71,8 +71,8 @@ async def deployed(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactor
     async with deploy_system(endpoints, work_dir, SYSTEM_START) as system:
         tokens = system.tokens()
         async with httpx.AsyncClient(timeout=60) as http:
-            response = await http.post(f"{system.base_url}/v1/dossiers", json=desk_submission(system, "2.000635"),
-                                       headers=bearer(tokens["desk"]))
+            body = await uploaded_desk_submission(system, http, tokens["desk"], "2.000635")
+            response = await http.post(f"{system.base_url}/v1/dossiers", json=body, headers=bearer(tokens["desk"]))
             assert response.status_code == 201, response.text
             code = response.json()["code"]
             await routed_view(system, http, tokens["auditor"], code)

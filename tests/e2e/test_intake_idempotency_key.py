@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from intake.api import IDEMPOTENCY_KEY_MAX_LENGTH
-from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission, uploaded_submission
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ def _headers(token: str, key: str) -> dict[str, bytes]:
 async def test_the_nfc_and_nfd_forms_of_one_key_are_the_same_key(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     key = f"hồ-sơ-Nguyễn-{uuid.uuid4()}"
-    body = certified_copy_submission(intake.agency_id)
+    body = await uploaded_submission(http, tokens["portal"], intake.agency_id)
     nfc, nfd = unicodedata.normalize("NFC", key), unicodedata.normalize("NFD", key)
 
     first = await http.post("/v1/dossiers", json=body, headers=_headers(tokens["portal"], nfc))
@@ -47,7 +47,7 @@ async def test_a_key_of_many_combining_marks_that_is_short_in_nfc_is_accepted(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     key = unicodedata.normalize("NFD", "ệ" * IDEMPOTENCY_KEY_MAX_LENGTH)  # 3 code points each in NFD
 
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    response = await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                                headers=_headers(tokens["portal"], key[:-3] + uuid.uuid4().hex[:1]))
 
     assert response.status_code == 201, response.text

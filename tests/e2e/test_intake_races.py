@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, uploaded_submission
 
 pytestmark = pytest.mark.e2e
 
@@ -15,7 +15,7 @@ TRIALS = 15
 
 
 async def _new_dossier(intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> str:
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    response = await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                                headers=bearer(tokens["portal"]))
     assert response.status_code == 201, response.text
     return response.json()["code"]

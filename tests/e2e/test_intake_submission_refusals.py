@@ -15,6 +15,7 @@ from tests.random_refs import random_citizen_id
 from tests.support.endpoints import Endpoints
 from tests.support.intake import PARTIES, IntakeDeployment, bearer, certified_copy_submission
 from tests.support.kafka import create_topics, read_to_end, read_until
+from tests.support.uploads import uploaded
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,8 @@ def _number(code: str) -> int:
 
 
 async def _submit(http: httpx.AsyncClient, token: str, body: dict[str, Any]) -> httpx.Response:
-    return await http.post("/v1/dossiers", json=body, headers=bearer(token))
+    """Upload the body's files as the client of ``token``, then post it."""
+    return await http.post("/v1/dossiers", json=await uploaded(http, token, body), headers=bearer(token))
 
 
 async def _assert_refused_and_nothing_stored(intake: IntakeDeployment, http: httpx.AsyncClient, token: str,

@@ -11,8 +11,8 @@ import pytest
 from tests.support.intake import (
     IntakeDeployment,
     bearer,
-    certified_copy_submission,
     status_changed,
+    uploaded_submission,
     withdrawal_declined,
 )
 from tests.support.kafka import eventually, produce, read_to_end, read_until
@@ -23,8 +23,8 @@ WITHDRAWAL = {"reason": "Không còn nhu cầu"}
 
 
 async def _submit(intake: IntakeDeployment, http: httpx.AsyncClient, token: str, channel: str = "online") -> str:
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel=channel),
-                               headers=bearer(token))
+    body = await uploaded_submission(http, token, intake.agency_id, channel=channel)
+    response = await http.post("/v1/dossiers", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
     return response.json()["code"]
 

@@ -25,7 +25,7 @@ from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_to_end
 from tests.support.private_infra import PrivateInfra
-from tests.support.routing import desk_submission
+from tests.support.routing import desk_submission, uploaded_desk_documents
 
 pytestmark = pytest.mark.e2e
 
@@ -79,10 +79,11 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             gate = asyncio.Semaphore(8)
+            documents = await uploaded_desk_documents(system, http, tokens["desk"], PROCEDURE)
 
             async def submit_one() -> None:
                 headers = bearer(tokens["desk"], **{"Idempotency-Key": str(uuid.uuid4())})
-                body = desk_submission(system, PROCEDURE)
+                body = desk_submission(system, PROCEDURE, documents=documents)
                 async with gate:
                     response = await until_answered(lambda: http.post(
                         f"{system.base_url}/v1/dossiers", json=body, headers=headers))

@@ -10,8 +10,8 @@ import pytest
 from tests.support.intake import (
     IntakeDeployment,
     bearer,
-    certified_copy_submission,
     status_changed,
+    uploaded_submission,
     withdrawal_declined,
 )
 from tests.support.kafka import eventually, produce, read_until
@@ -29,8 +29,8 @@ async def _when_status(http: httpx.AsyncClient, token: str, code: str, status: i
 
 
 async def _desk_dossier(intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> str:
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel="desk"),
-                               headers=bearer(tokens["desk"]))
+    body = await uploaded_submission(http, tokens["desk"], intake.agency_id, channel="desk")
+    response = await http.post("/v1/dossiers", json=body, headers=bearer(tokens["desk"]))
     assert response.status_code == 201, response.text
     return response.json()["code"]
 

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission, uploaded_submission
 from tests.support.kafka import read_to_end, read_until
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ def _submitted_events_of(code: str):
 
 async def test_a_submission_over_http_produces_exactly_one_dossier_submitted_event(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    response = await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                                headers=bearer(tokens["portal"]))
     assert response.status_code == 201, response.text
     dossier = response.json()
@@ -43,7 +43,8 @@ async def test_a_submission_over_http_produces_exactly_one_dossier_submitted_eve
 
 async def test_a_desk_submission_is_accepted_at_once_with_status_2(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    response = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel="desk"),
+    body = await uploaded_submission(http, tokens["desk"], intake.agency_id, channel="desk")
+    response = await http.post("/v1/dossiers", json=body,
                                headers=bearer(tokens["desk"]))
     assert response.status_code == 201, response.text
     assert response.json()["national_status"] == 2
@@ -51,7 +52,7 @@ async def test_a_desk_submission_is_accepted_at_once_with_status_2(
 
 async def test_the_dossier_can_be_looked_up_with_its_status_and_history(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    created = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    created = (await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                                headers=bearer(tokens["portal"]))).json()
     accepted = await http.post(f"/v1/dossiers/{created['code']}/acceptance", headers=bearer(tokens["desk"]))
     assert accepted.status_code == 200, accepted.text
@@ -95,7 +96,7 @@ async def test_an_auditor_may_not_submit(intake: IntakeDeployment, http: httpx.A
 
 async def test_an_invalid_submission_lists_every_error_and_stores_nothing(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    before = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    before = (await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                               headers=bearer(tokens["portal"]))).json()["code"]
     body = certified_copy_submission(intake.agency_id)
     body["documents"] = [{"name": "giay_to_la", "media_type": "application/x-msdownload",
@@ -109,7 +110,7 @@ async def test_an_invalid_submission_lists_every_error_and_stores_nothing(
     problem = response.json()
     codes = {e["code"] for e in problem["errors"]}
     assert {"document_unknown", "document_missing"} <= codes, problem
-    after = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    after = (await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                              headers=bearer(tokens["portal"]))).json()["code"]
     # No number was taken by the refused submission: the two valid ones are consecutive.
     assert int(after.rsplit("-", 1)[1]) == int(before.rsplit("-", 1)[1]) + 1
@@ -135,7 +136,7 @@ async def test_malformed_json_gets_a_400_problem(intake: IntakeDeployment, http:
 
 async def test_a_retried_submission_with_the_same_idempotency_key_returns_the_first_dossier(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    body = certified_copy_submission(intake.agency_id)
+    body = await uploaded_submission(http, tokens["portal"], intake.agency_id)
     key = str(uuid.uuid4())
     first = await http.post("/v1/dossiers", json=body, headers=bearer(tokens["portal"], **{"Idempotency-Key": key}))
     retry = await http.post("/v1/dossiers", json=body, headers=bearer(tokens["portal"], **{"Idempotency-Key": key}))
@@ -148,7 +149,7 @@ async def test_concurrent_retries_with_one_idempotency_key_create_one_dossier(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     import asyncio
 
-    body = certified_copy_submission(intake.agency_id)
+    body = await uploaded_submission(http, tokens["portal"], intake.agency_id)
     headers = bearer(tokens["portal"], **{"Idempotency-Key": str(uuid.uuid4())})
     responses = await asyncio.gather(*[http.post("/v1/dossiers", json=body, headers=headers) for _ in range(10)])
     assert {r.status_code for r in responses} == {201}
@@ -159,8 +160,10 @@ async def test_reusing_an_idempotency_key_for_another_submission_is_refused(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     key = str(uuid.uuid4())
     headers = bearer(tokens["portal"], **{"Idempotency-Key": key})
-    first = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id), headers=headers)
-    second = await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id), headers=headers)
+    first = await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
+                            headers=headers)
+    second = await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
+                             headers=headers)
     assert first.status_code == 201
     assert second.status_code == 422
     assert second.json()["type"].endswith("/idempotency-key-reused")
@@ -168,7 +171,7 @@ async def test_reusing_an_idempotency_key_for_another_submission_is_refused(
 
 async def test_accepting_a_dossier_twice_conflicts(intake: IntakeDeployment, http: httpx.AsyncClient,
                                                    tokens: dict[str, str]) -> None:
-    code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    code = (await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                             headers=bearer(tokens["portal"]))).json()["code"]
     assert (await http.post(f"/v1/dossiers/{code}/acceptance", headers=bearer(tokens["desk"]))).status_code == 200
     again = await http.post(f"/v1/dossiers/{code}/acceptance", headers=bearer(tokens["desk"]))
@@ -178,7 +181,7 @@ async def test_accepting_a_dossier_twice_conflicts(intake: IntakeDeployment, htt
 
 async def test_another_agencys_desk_may_neither_read_nor_accept_the_dossier_and_is_not_told_it_exists(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id),
+    code = (await http.post("/v1/dossiers", json=await uploaded_submission(http, tokens["portal"], intake.agency_id),
                             headers=bearer(tokens["portal"]))).json()["code"]
     unknown = f"{intake.agency_id}-251128-9999"
     read = await http.get(f"/v1/dossiers/{code}", headers=bearer(tokens["other-desk"]))
@@ -211,7 +214,8 @@ async def test_the_service_reports_health_readiness_metrics_and_openapi(
 
 async def test_another_portal_client_may_not_withdraw_a_dossier_it_cannot_see(
         intake: IntakeDeployment, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    code = (await http.post("/v1/dossiers", json=certified_copy_submission(intake.agency_id, channel="post"),
+    body = await uploaded_submission(http, tokens["postal"], intake.agency_id, channel="post")
+    code = (await http.post("/v1/dossiers", json=body,
                             headers=bearer(tokens["postal"]))).json()["code"]
     response = await http.post(f"/v1/dossiers/{code}/withdrawal", json={"reason": "Không còn nhu cầu"},
                                headers=bearer(tokens["portal"]))

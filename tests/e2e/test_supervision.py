@@ -23,7 +23,7 @@ from infra.process import is_alive
 from infra.supervisor import read_pid, read_status
 from services.sandbox import REPO_ROOT
 from tests.support.endpoints import Endpoints
-from tests.support.intake import IntakeDeployment, bearer, certified_copy_submission
+from tests.support.intake import IntakeDeployment, bearer, uploaded_submission
 from tests.support.kafka import create_topics, eventually
 
 pytestmark = pytest.mark.e2e
@@ -122,8 +122,9 @@ async def test_a_killed_http_process_is_restarted_and_answers_again(supervised: 
     await eventually(lambda: restarted(supervised, "intake", http), timeout=60)
     await eventually(lambda: ready(deployment), timeout=90)
     async with httpx.AsyncClient(base_url=deployment.base_url, timeout=60) as client:
-        response = await client.post("/v1/dossiers", json=certified_copy_submission(deployment.agency_id),
-                                     headers=bearer(deployment.token("portal")))
+        token = deployment.token("portal")
+        body = await uploaded_submission(client, token, deployment.agency_id)
+        response = await client.post("/v1/dossiers", json=body, headers=bearer(token))
     assert response.status_code == 201, response.text
 
 

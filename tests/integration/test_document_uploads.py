@@ -5,6 +5,7 @@ refers to."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,3 +218,12 @@ async def test_two_stores_opened_on_one_schema_share_documents_and_uploads(
             assert other.limits == Limits(64_000, 100_000)
     finally:
         await pool.close()
+
+
+async def test_many_dossiers_may_refer_to_one_upload_at_once(documents: Documents) -> None:
+    client, data = a_client(), a_file()
+    sha = (await upload(documents, client, data)).document.sha256
+    codes = [f"X-{n:02d}" for n in range(20)]
+    answers = await asyncio.gather(*(documents.uploads.attach(client.client_id, [sha], code, NOW) for code in codes))
+    assert answers == [[]] * len(codes)
+    assert (await documents.uploads.find(client.client_id, sha))[0].dossier_codes == tuple(codes)

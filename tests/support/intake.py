@@ -13,7 +13,8 @@ import httpx
 
 from services.sandbox import Sandbox, client_entry
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined, encode, to_cloud_event
-from tests.random_refs import random_citizen_id, random_name, random_sha256
+from tests.random_refs import random_citizen_id, random_name
+from tests.support.uploads import a_document, uploaded
 
 RECEIVING_DESK = "000.00.01.H40"
 """The province's public-administration service centre: a one-stop desk of the packaged geography."""
@@ -70,13 +71,13 @@ def bearer(token: str, **extra: str) -> dict[str, str]:
 
 
 def certified_copy_submission(agency_id: str, *, channel: str = "online", **overrides: Any) -> dict[str, Any]:
-    """A complete, valid submission of procedure 2.000635 (bản sao trích lục hộ tịch)."""
+    """A complete, valid submission of procedure 2.000635 (bản sao trích lục hộ tịch); its document
+    a real file to upload first (:func:`tests.support.uploads.uploaded`)."""
     body: dict[str, Any] = {
         "procedure_code": "2.000635",
         "applicant": {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id(),
                       "phone": "0912345678"},
-        "documents": [{"name": "to_khai_cap_ban_sao_trich_luc", "media_type": "application/pdf",
-                       "size_bytes": 120_000, "sha256": random_sha256()}],
+        "documents": [a_document("to_khai_cap_ban_sao_trich_luc")],
         "channel": channel,
         "result_delivery": {"method": "desk"},
         "locality_code": COMMUNE,
@@ -86,14 +87,23 @@ def certified_copy_submission(agency_id: str, *, channel: str = "online", **over
     return body
 
 
+async def uploaded_submission(http: httpx.AsyncClient, token: str, agency_id: str, *, channel: str = "online",
+                              base_url: str = "", **overrides: Any) -> dict[str, Any]:
+    """:func:`certified_copy_submission`, its document uploaded by the client of ``token``."""
+    return await uploaded(http, token, certified_copy_submission(agency_id, channel=channel, **overrides),
+                          base_url=base_url)
+
+
 async def submit_many(http: httpx.AsyncClient, token: str, agency_id: str, count: int,
                       concurrency: int = 100) -> list[httpx.Response]:
-    """``count`` submissions to ``agency_id`` posted at once, at most ``concurrency`` in flight."""
+    """``count`` submissions to ``agency_id`` posted at once, at most ``concurrency`` in flight; all
+    refer to one document, uploaded once before."""
     gate = asyncio.Semaphore(concurrency)
+    documents = (await uploaded(http, token, certified_copy_submission(agency_id)))["documents"]
 
     async def one() -> httpx.Response:
         async with gate:
-            return await http.post("/v1/dossiers", json=certified_copy_submission(agency_id),
+            return await http.post("/v1/dossiers", json=certified_copy_submission(agency_id, documents=documents),
                                    headers=bearer(token))
 
     return await asyncio.gather(*[one() for _ in range(count)])

@@ -16,6 +16,7 @@ from tests.random_refs import random_agency_id, random_citizen_id, random_name
 from tests.support.agencies import AgencySimulator, routed_view, step_done
 from tests.support.intake import bearer
 from tests.support.kafka import eventually
+from tests.support.uploads import a_document, uploaded
 
 VN = timezone(timedelta(hours=7))
 
@@ -35,15 +36,29 @@ DOCUMENTS = {
 }
 
 
-def desk_submission(system: Any, procedure: str, options: list[str] = ()) -> dict[str, Any]:
+def desk_submission(system: Any, procedure: str, options: list[str] = (),
+                    documents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A desk submission of ``procedure`` with its required documents: new files to upload first
+    (:func:`uploaded_desk_submission`), or ``documents`` (:func:`uploaded_desk_documents`)."""
     return {
         "procedure_code": procedure,
         "applicant": {"kind": "citizen", "full_name": random_name(), "identity_number": random_citizen_id()},
-        "documents": [{"name": key, "media_type": "application/pdf", "size_bytes": 90_000,
-                       "sha256": uuid.uuid4().hex * 2} for key in DOCUMENTS[procedure]],
+        "documents": documents or [a_document(key) for key in DOCUMENTS[procedure]],
         "channel": "desk", "result_delivery": {"method": "desk"}, "locality_code": "16690",
         "receiving_agency_id": system.agency_id, "options": list(options),
     }
+
+
+async def uploaded_desk_submission(system: Any, http: httpx.AsyncClient, token: str, procedure: str,
+                                   options: list[str] = ()) -> dict[str, Any]:
+    """:func:`desk_submission`, its files uploaded to intake by the desk of ``token``."""
+    return await uploaded(http, token, desk_submission(system, procedure, options), base_url=system.base_url)
+
+
+async def uploaded_desk_documents(system: Any, http: httpx.AsyncClient, token: str, procedure: str) -> list[dict]:
+    """The documents of a desk submission of ``procedure``, uploaded once by the desk of ``token``, for
+    many submissions to refer to (``desk_submission(..., documents=...)``)."""
+    return (await uploaded_desk_submission(system, http, token, procedure))["documents"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,8 @@ class Hop:
 async def submit(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], procedure: str,
                  received_at: datetime, options: list[str] = ()) -> str:
     system.set_time(received_at)
-    response = await http.post(f"{system.base_url}/v1/dossiers", json=desk_submission(system, procedure, options),
-                               headers=bearer(tokens["desk"]))
+    body = await uploaded_desk_submission(system, http, tokens["desk"], procedure, options)
+    response = await http.post(f"{system.base_url}/v1/dossiers", json=body, headers=bearer(tokens["desk"]))
     assert response.status_code == 201, response.text
     assert response.json()["national_status"] == 2
     return response.json()["code"]

@@ -25,7 +25,7 @@ from tests.support.deployments import deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_until
-from tests.support.routing import desk_submission
+from tests.support.routing import uploaded_desk_submission
 
 pytestmark = pytest.mark.e2e
 VN = timezone(timedelta(hours=7))
@@ -52,8 +52,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 async def received(system: Any, http: httpx.AsyncClient, at: datetime) -> tuple[str, dict]:
     """A birth registration received and accepted at the desk at ``at``, once its first step is open."""
     system.set_time(at)
-    answer = await http.post(f"{system.base_url}/v1/dossiers", json=desk_submission(system, "1.001193"),
-                             headers=bearer(system.token("desk")))
+    token = system.token("desk")
+    answer = await http.post(f"{system.base_url}/v1/dossiers", headers=bearer(token),
+                             json=await uploaded_desk_submission(system, http, token, "1.001193"))
     assert answer.status_code == 201, answer.text
     code = answer.json()["code"]
     view = await routed_view(system, http, system.token("auditor"), code)

@@ -15,7 +15,7 @@ from tests.support.deployments import SYSTEM_START, deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_to_end, read_until
-from tests.support.routing import all_routed, at, desk_submission, intake_status, submit
+from tests.support.routing import all_routed, at, desk_submission, intake_status, submit, uploaded_desk_documents
 
 pytestmark = pytest.mark.e2e
 COMMUNE = "400.10.16690.H40"
@@ -33,11 +33,12 @@ async def test_killing_the_routing_consumer_and_relay_mid_run_assigns_every_step
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         async with httpx.AsyncClient(base_url=system.base_url, timeout=120, limits=limits) as http:
             gate = asyncio.Semaphore(32)
+            documents = await uploaded_desk_documents(system, http, tokens["desk"], "2.000635")
 
             async def one() -> httpx.Response:
                 async with gate:
-                    return await http.post("/v1/dossiers", json=desk_submission(system, "2.000635"),
-                                           headers=bearer(tokens["desk"]))
+                    body = desk_submission(system, "2.000635", documents=documents)
+                    return await http.post("/v1/dossiers", json=body, headers=bearer(tokens["desk"]))
 
             burst = asyncio.gather(*[one() for _ in range(500)])
             await read_until(system.kafka, system.routing_topic, lambda rs: len(rs) >= 30, keep=step_opened,

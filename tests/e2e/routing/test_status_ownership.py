@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.support.agencies import AgencySimulator, result_document, routed_view
-from tests.support.intake import bearer, certified_copy_submission
+from tests.support.intake import bearer, uploaded_submission
 from tests.support.kafka import eventually, read_to_end
 from tests.support.routing import at, submit
 
@@ -28,7 +28,8 @@ async def intake_view(system, http, tokens, code: str) -> dict:
 
 async def test_a_refusal_at_intake_ends_at_3_everywhere_and_routing_publishes_no_status(system, http, tokens) -> None:
     system.set_time(at(7, 9))
-    body = certified_copy_submission(system.agency_id, channel="online", locality_code="16690")
+    body = await uploaded_submission(http, tokens["portal"], system.agency_id, channel="online", locality_code="16690",
+                                     base_url=system.base_url)
     submitted = await http.post(f"{system.base_url}/v1/dossiers", json=body, headers=bearer(tokens["portal"]))
     assert submitted.status_code == 201, submitted.text
     code = submitted.json()["code"]
