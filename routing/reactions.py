@@ -18,7 +18,7 @@ Every stored event keeps the message's correlation id, and the message's id as c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -62,6 +62,8 @@ class ReplyPolicy:
     agency_of_reply_topic: Callable[[str], str | None]
     clock: Clock
     max_skew: timedelta
+    uploaders_of: Callable[[str], Sequence[str]] = lambda agency_id: ()
+    """The clients of an agency, whose uploads its replies' documents may refer to."""
 
 
 Reaction = Callable[[RoutingApplication, Any, Message, ReplyPolicy], RoutedDossier | None]
@@ -109,8 +111,8 @@ def _agency_acted(app: RoutingApplication, c: AgencyActed, m: Message, policy: R
                                    "not the reply topic")
     return app.apply_step_action(StepAction(
         code=c.dossier_code, step_key=c.step_key, agency_id=c.agency_id, action=c.action, at=c.acted_at,
-        reason=c.reason, documents=[d.model_dump(mode="json") for d in c.documents], amount_vnd=c.amount_vnd),
-        m.trace)
+        reason=c.reason, documents=[d.model_dump(mode="json") for d in c.documents], amount_vnd=c.amount_vnd,
+        uploaders=tuple(policy.uploaders_of(c.agency_id))), m.trace)
 
 
 INTAKE, REPLIES = "intake", "replies"

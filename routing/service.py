@@ -15,17 +15,24 @@ from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
 from routing.api.calendar import router as calendar_router
+from routing.api.content import router as content_router
 from routing.api.dossiers import router as dossiers_router
 from routing.api.inbox import router as inbox_router
 from routing.api.unroutable import router as unroutable_router
 from routing.application import RoutingApplication
 from routing.calendar_keeping import reschedule_open_dossiers
-from routing.outbound import outbound_mapper
+from routing.content_access import DossierContent
+from routing.documents import DocumentReferenceCheck
+from routing.outbound import link_signer, outbound_mapper
 from routing.reactions import Reactions, ReplyPolicy
 from routing.readmodel import InboxQueries
 from routing.settings import RoutingSettings
 from services.app import create_service_app
+from services.auth import ClientRegistry
 from services.clock import Clock, clock_from
+from services.documents.api import documents_router
+from services.documents.links import LinkRedemptions
+from services.documents.settings import Documents, open_documents
 from services.eventstore import EventStore
 from services.failures import is_infrastructure_error
 from services.observability import ThrottledLog, configure_logging
@@ -57,11 +64,36 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
         async with http_resources(app, settings, open_store(settings), "routing-api") as pool:
             app.state.inbox = InboxQueries(pool, settings.database_schema)
             app.state.clock = clock or clock_from(settings.clock_file)
-            yield
+            async with open_documents(settings, pool, clock=app.state.clock) as documents:
+                app.state.documents = documents
+                redemptions = LinkRedemptions(pool, settings.database_schema)
+                await redemptions.create_table()
+                app.state.content = DossierContent(app.state.store, documents.store, link_signer(settings),
+                                                   redemptions, app.state.clock)
+                accept_references(app.state.store.app, documents, settings)
+                yield
 
     return create_service_app(title="lienthong routing", description=DESCRIPTION, settings=settings,
-                              lifespan=lifespan, routers=[inbox_router, dossiers_router, unroutable_router,
-                                       calendar_router])
+                              lifespan=lifespan, routers=[inbox_router, content_router, dossiers_router,
+                                                          unroutable_router, calendar_router,
+                                                          documents_router(settings)])
+
+
+def accept_references(app: RoutingApplication, documents: Documents, settings: RoutingSettings) -> None:
+    """Let ``app``'s use cases check and attach document references on this process's event loop."""
+    app.document_references = DocumentReferenceCheck(
+        documents.uploads, asyncio.get_running_loop(), timeout_seconds=4 * settings.database_connect_timeout_seconds)
+
+
+@asynccontextmanager
+async def worker_documents(settings: RoutingSettings) -> AsyncIterator[Documents]:
+    """The document store and its upload registry for a worker process (its own small pool)."""
+    pool = await create_read_pool(settings)
+    try:
+        async with open_documents(settings, pool) as documents:
+            yield documents
+    finally:
+        await pool.close()
 
 
 async def ensure_agency_topics(settings: RoutingSettings, agency_ids: list[str]) -> None:
@@ -99,17 +131,21 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
     settings = settings or RoutingSettings()
     config = settings
 
-    async def subscribe(app: RoutingApplication) -> Subscription:
-        stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
-        await ensure_agency_topics(config, stream_agencies)
-        reply_topics = {config.agency_reply_topic(a): a for a in stream_agencies}
-        policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(config.clock_file),
-                             max_skew=timedelta(seconds=config.reply_clock_skew_seconds))
-        return Subscription(topics=[config.intake_topic, *reply_topics],
-                            handler=Reactions(intake_topic=config.intake_topic, policy=policy))
+    async with worker_documents(settings) as documents:
 
-    await consumer_worker(stop, settings, open_store, name="routing-consumer", group_id=settings.consumer_group,
-                       subscribe=subscribe)
+        async def subscribe(app: RoutingApplication) -> Subscription:
+            stream_agencies = sorted(app.geography.stream_integrated_agency_ids())
+            await ensure_agency_topics(config, stream_agencies)
+            reply_topics = {config.agency_reply_topic(a): a for a in stream_agencies}
+            accept_references(app, documents, config)
+            policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(config.clock_file),
+                                 max_skew=timedelta(seconds=config.reply_clock_skew_seconds),
+                                 uploaders_of=ClientRegistry.load(config.auth_clients_file).of_agency)
+            return Subscription(topics=[config.intake_topic, *reply_topics],
+                                handler=Reactions(intake_topic=config.intake_topic, policy=policy))
+
+        await consumer_worker(stop, settings, open_store, name="routing-consumer",
+                              group_id=settings.consumer_group, subscribe=subscribe)
 
 
 async def timer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:

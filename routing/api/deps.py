@@ -14,10 +14,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Query, Request
 
 from routing.application import Actor, RoutedDossierNotFoundError, RoutingApplication, Trace
+from routing.documents import DocumentsNotUploadedError
 from routing.domain import (
     ApologyAlreadyIssuedError,
+    ContentNotDeclaredError,
     DossierClosedError,
     InvalidCommandError,
+    ResultsNotReadyError,
     RoutedDossier,
     RoutingError,
     StepStateError,
@@ -26,16 +29,29 @@ from routing.domain import (
 )
 from services.access import readable
 from services.auth import Principal, require_role
+from services.documents.api import DOCUMENT_ERRORS
+from services.documents.links import LinkRefusedError
+from services.documents.store import CorruptDocumentError, DocumentNotFoundError
 from services.eventstore import EventStore
 from services.observability import correlation_id_var
-from services.problems import CHASSIS_ERRORS, ErrorTable, Problem, ProblemType
+from services.problems import CHASSIS_ERRORS, ErrorTable, InvalidParam, Problem, ProblemType
 
 T = TypeVar("T")
 
 MAX_OFFSET = 100_000
 """The deepest page a list may be read from (``offset``); narrow the filter instead."""
 
-ERRORS = CHASSIS_ERRORS | ErrorTable({
+def _not_uploaded(exc: Exception) -> list[InvalidParam]:
+    assert isinstance(exc, DocumentsNotUploadedError)
+    return [InvalidParam(name=p.field, code=p.code, reason=p.message_vi) for p in exc.problems]
+
+
+def _link_refusal(exc: Exception) -> list[InvalidParam]:
+    assert isinstance(exc, LinkRefusedError)
+    return [InvalidParam(name="token", code=exc.reason, reason=str(exc))]
+
+
+ERRORS = CHASSIS_ERRORS | DOCUMENT_ERRORS | ErrorTable({
     RoutedDossierNotFoundError: ProblemType(  # the same words whether unknown or not the caller's
         404, "dossier-not-found", "Không tìm thấy hồ sơ", lambda exc: f"Không có hồ sơ mã {exc} trong luân chuyển"),
     UnknownStepError: ProblemType(404, "step-not-found", "Không tìm thấy bước xử lý"),
@@ -45,6 +61,15 @@ ERRORS = CHASSIS_ERRORS | ErrorTable({
     DossierClosedError: ProblemType(409, "dossier-closed", "Hồ sơ đã kết thúc xử lý"),
     StepStateError: ProblemType(409, "step-state-conflict", "Trạng thái bước xử lý không cho phép"),
     RoutingError: ProblemType(409, "step-state-conflict", "Trạng thái bước xử lý không cho phép"),
+    ContentNotDeclaredError: ProblemType(403, "not-declared", "Bước xử lý không được xem nội dung này"),
+    ResultsNotReadyError: ProblemType(409, "results-not-ready", "Hồ sơ chưa có kết quả"),
+    DocumentsNotUploadedError: ProblemType(422, "documents-not-uploaded", "Tệp chưa được tải lên",
+                                           detail=lambda exc: "Các tệp phải được bên gọi tải lên trước",
+                                           errors=_not_uploaded),
+    LinkRefusedError: ProblemType(403, "link-refused", "Liên kết tải tệp không dùng được", errors=_link_refusal),
+    CorruptDocumentError: ProblemType(502, "document-corrupt", "Tệp trong kho bị hỏng",
+                                      detail=lambda exc: "Nội dung tệp trong kho không còn khớp SHA-256; "
+                                                         "sự cố đã được ghi nhận"),
 })
 """The problem each application or domain error of routing becomes."""
 
@@ -52,6 +77,11 @@ COMMAND_RESPONSES = ERRORS.responses(*(cls for cls in ERRORS if cls is not Routi
 """What a command may answer besides its view: every problem of the table (``RoutingError``'s row
 is ``StepStateError``'s, said once)."""
 READ_RESPONSES = ERRORS.responses(RoutedDossierNotFoundError)
+CONTENT_ERRORS = (RoutedDossierNotFoundError, UnknownStepError, ContentNotDeclaredError)
+"""What reading a step's content may answer: off the route (404), no such step, not the caller's (403)."""
+DOWNLOAD_ERRORS = (DocumentNotFoundError, CorruptDocumentError)
+LINK_ERRORS = (LinkRefusedError,)
+RESULTS_ERRORS = (RoutedDossierNotFoundError, ResultsNotReadyError, ContentNotDeclaredError)
 """What a read of one dossier may answer: unknown, or one the caller may not see (the same 404)."""
 
 
@@ -80,6 +110,7 @@ RoutingService = Annotated[Routing, Depends(_routing)]
 AgencyActor = Annotated[Principal, Depends(require_role("inbox:act"))]
 Reader = Annotated[Principal, Depends(require_role("dossier:read"))]
 Desk = Annotated[Principal, Depends(require_role("dossier:accept"))]
+Submitter = Annotated[Principal, Depends(require_role("dossier:submit"))]
 
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"bỏ qua bao nhiêu dòng (tối đa {MAX_OFFSET})")]
 Limit = Annotated[int, Query(ge=1, le=500)]

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from routing.api.deps import COMMAND_RESPONSES, READ_RESPONSES, Desk, ReadableDossier, RoutingService, actor, trace
+from routing.api.deps import (
+    COMMAND_RESPONSES,
+    READ_RESPONSES,
+    Desk,
+    ReadableDossier,
+    RoutingService,
+    Submitter,
+    actor,
+    trace,
+)
 from routing.api.schemas import (
     ControlSheetRow,
     HistoryEntry,
@@ -40,9 +49,11 @@ async def get_history(dossier: ReadableDossier, routing: RoutingService) -> list
 
 
 @router.post("/{code}/supplement", response_model=RoutedDossierView, responses=COMMAND_RESPONSES)
-async def provide_supplement(code: str, body: Supplement, request: Request, principal: Desk,
+async def provide_supplement(code: str, body: Supplement, request: Request, principal: Submitter,
                              routing: RoutingService) -> RoutedDossierView:
-    """The applicant's supplement, received at the desk: the clock runs again."""
+    """The applicant's supplement (status 5 → 4), through the receiving desk or the partner that submitted
+    the dossier (portal, postal): the documents uploaded first by the caller and referred to by hash
+    (422 ``documents-not-uploaded`` otherwise); the clock runs again."""
     return to_view(await routing.run(routing.app.supplement, actor(principal), code, request.app.state.clock.now(),
                              [d.model_dump(mode="json") for d in body.documents], trace()))
 

@@ -49,7 +49,7 @@ async def _act(request: Request, routing: Routing, code: str, step_key: str,
                principal: Principal, action: str, **details: Any) -> RoutedDossierView:
     """The calling agency takes ``action`` on one of its steps, now (by the service's clock)."""
     command = StepAction(code=code, step_key=step_key, agency_id=agency_of(principal), action=action,
-                         at=request.app.state.clock.now(), **details)
+                         at=request.app.state.clock.now(), uploaders=(principal.client_id,), **details)
     return to_view(await routing.run(routing.app.act_on_step, actor(principal), command, trace()))
 
 
@@ -63,7 +63,9 @@ async def claim_step(code: str, step_key: str, request: Request, principal: Agen
 @router.post("/{code}/steps/{step_key}/complete", response_model=RoutedDossierView, responses=COMMAND_RESPONSES)
 async def complete_step(code: str, step_key: str, body: Completion, request: Request, principal: AgencyActor,
                         routing: RoutingService) -> RoutedDossierView:
-    """Finish the step with the result documents' metadata and checksums; the next steps open."""
+    """Finish the step with its result documents, each uploaded first by the calling client
+    (``PUT /v1/documents/{sha256}``) and referred to by hash (422 ``documents-not-uploaded``
+    otherwise); the next steps open, and those that declare this step's results receive them."""
     return await _act(request, routing, code, step_key, principal, "complete",
                       documents=[d.model_dump(mode="json") for d in body.documents])
 

@@ -174,3 +174,40 @@ _ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "orig
 def to_history(events: list[Any]) -> list[HistoryEntry]:
     return [HistoryEntry(event=type(e).__name__, version=e.originator_version, recorded_at=e.timestamp,
                          data={k: v for k, v in vars(e).items() if k not in _ENVELOPE}) for e in events]
+
+
+# --- content (need to know) ------------------------------------------------------------------------
+
+
+class ContentDocumentView(BaseModel):
+    """One document the caller may download: submitted (``from_step`` absent) or an earlier step's result."""
+
+    name: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    from_step: str | None = None
+    href: str = Field(description="Where to download it with the caller's own token")
+
+
+class StepContentView(BaseModel):
+    """What the calling agency's step declares it needs of the dossier (Nghị định 13/2023/NĐ-CP), and
+    nothing more: the applicant's fields, the submitted documents, earlier steps' results."""
+
+    dossier_code: str
+    step_key: str
+    applicant: dict[str, str]
+    documents: list[ContentDocumentView]
+
+
+class ResultsView(BaseModel):
+    """The results to hand over (status 9) or handed over (10)."""
+
+    dossier_code: str
+    documents: list[ContentDocumentView]
+
+
+def content_documents(entries: list[dict[str, Any]], href: str) -> list[ContentDocumentView]:
+    """``entries`` (``{"document", "from_step"}``) with their download paths ``<href>/<sha256>``."""
+    return [ContentDocumentView(**e["document"], from_step=e["from_step"], href=f"{href}/{e['document']['sha256']}")
+            for e in entries]

@@ -19,16 +19,35 @@ from routing.api.dossiers import router as dossiers_router
 from routing.api.inbox import router as inbox_router
 from routing.api.unroutable import router as unroutable_router
 from routing.application import RoutedDossierNotFoundError, RoutingApplication
+from routing.documents import DocumentsNotUploadedError
 from routing.domain import (
     ApologyAlreadyIssuedError,
+    ContentNotDeclaredError,
     DossierClosedError,
     InvalidCommandError,
+    ResultsNotReadyError,
     RoutingError,
     StepStateError,
     UnknownStepError,
     WrongAgencyError,
 )
 from services.auth import Principal, current_principal
+from services.documents.api import LengthRequiredError
+from services.documents.links import LinkRefusedError
+from services.documents.store import (
+    CorruptDocumentError,
+    DocumentNotFoundError,
+    DocumentTooLargeError,
+    HashMismatchError,
+    MediaTypeMismatchError,
+    SizeMismatchError,
+)
+from services.documents.uploads import (
+    DossierTooLargeError,
+    NotEntitledToUploadError,
+    ReferenceProblem,
+    UploadConflictError,
+)
 from services.eventstore import ConcurrentChangeError, EventStore
 from services.problems import PROBLEM_BASE, Problem, install_problem_handlers
 from tests.random_refs import random_agency_id
@@ -44,7 +63,27 @@ ROWS = [
     (StepStateError, 409, "step-state-conflict"),
     (RoutingError, 409, "step-state-conflict"),
     (ConcurrentChangeError, 409, "concurrent-change"),
+    (ContentNotDeclaredError, 403, "not-declared"),
+    (ResultsNotReadyError, 409, "results-not-ready"),
+    (DocumentsNotUploadedError, 422, "documents-not-uploaded"),
+    (LinkRefusedError, 403, "link-refused"),
+    (CorruptDocumentError, 502, "document-corrupt"),
+    (NotEntitledToUploadError, 403, "forbidden"),
+    (DocumentNotFoundError, 404, "document-not-found"),
+    (UploadConflictError, 409, "upload-conflict"),
+    (LengthRequiredError, 411, "length-required"),
+    (DocumentTooLargeError, 413, "document-too-large"),
+    (DossierTooLargeError, 413, "dossier-too-large"),
+    (MediaTypeMismatchError, 415, "document-media-type-mismatch"),
+    (HashMismatchError, 422, "document-hash-mismatch"),
+    (SizeMismatchError, 422, "document-size-mismatch"),
 ]
+MAKE: dict[type[Exception], Callable[[], Exception]] = {
+    DocumentsNotUploadedError: lambda: DocumentsNotUploadedError(
+        [ReferenceProblem("documents[0]", "document_not_uploaded", "Tệp chưa được tải lên")]),
+    LinkRefusedError: lambda: LinkRefusedError("link-used", "Liên kết đã được dùng"),
+}
+"""Errors built otherwise than from one message."""
 
 
 class FakeStore:
@@ -70,7 +109,7 @@ async def test_each_error_of_the_table_becomes_its_status_and_problem_type(
     routing = Routing(FakeStore(), RoutingApplication())  # type: ignore[arg-type]
 
     with pytest.raises(Problem) as raised:
-        await routing.run(failing(error("ABC-250707-0001")))
+        await routing.run(failing(MAKE.get(error, lambda: error("ABC-250707-0001"))()))
 
     assert (raised.value.status, raised.value.slug) == (status, slug)
 
