@@ -2,7 +2,8 @@
 
 A REST agency posts to ``/v1/inbox``; a stream-integrated agency first finds the step on its
 own inbox topic, then sends its actions to its own reply topic — the two ways real agency
-systems integrate.
+systems integrate. Either uploads the result documents an action refers to first (the files
+:func:`result_document` made), with its own token, as real agency systems must.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from shared_events import encode, to_cloud_event
 from shared_events.contracts.routing import AgencyActed
 from tests.support.kafka import eventually, produce, read_until
 from tests.support.system import SystemDeployment
+from tests.support.uploads import a_document, upload_documents
 
 
 def result_document(name: str = "ket_qua") -> dict[str, Any]:
-    return {"name": name, "media_type": "application/pdf", "size_bytes": 64_000, "sha256": uuid.uuid4().hex * 2}
+    """A reference to a new result file (a PDF), which the simulator uploads before acting with it."""
+    return a_document(name)
 
 
 class AgencySimulator:
@@ -40,8 +43,13 @@ class AgencySimulator:
     def headers(self, agency_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(agency_id)}"}
 
+    async def upload(self, agency_id: str, documents: Any) -> None:
+        """Upload, as ``agency_id``, the files among ``documents`` that the tests made."""
+        await upload_documents(self.http, self.token(agency_id), documents or [], base_url=self.system.routing_url)
+
     async def rest(self, code: str, step_key: str, agency_id: str, action: str,
                    body: dict[str, Any] | None = None) -> httpx.Response:
+        await self.upload(agency_id, (body or {}).get("documents"))
         return await self.http.post(f"{self.system.routing_url}/v1/inbox/{code}/steps/{step_key}/{action}",
                                     json=body, headers=self.headers(agency_id))
 
@@ -56,6 +64,7 @@ class AgencySimulator:
     async def kafka(self, code: str, step_key: str, agency_id: str, action: str, acted_at: datetime, *,
                     topic_of: str | None = None, correlation_id: str | None = None, **fields: Any) -> str:
         """Send ``agency_id``'s reply on the reply topic of ``topic_of`` (default: its own); its event id."""
+        await self.upload(agency_id, fields.get("documents"))
         reply = AgencyActed(dossier_code=code, step_key=step_key, agency_id=agency_id, action=action,
                             acted_at=acted_at, **fields)
         event_id = str(uuid.uuid4())

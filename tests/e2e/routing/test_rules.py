@@ -12,6 +12,7 @@ from tests.support.agencies import AgencySimulator, result_document, routed_view
 from tests.support.intake import bearer
 from tests.support.kafka import read_until
 from tests.support.routing import at, every_row, instant, intake_status, step_of, submit
+from tests.support.uploads import uploaded
 
 pytestmark = pytest.mark.e2e
 COMMUNE = "400.10.16690.H40"  # the commune people's committee of locality 16690 from July 2025
@@ -116,9 +117,10 @@ async def test_a_supplement_request_stops_the_clock_until_the_citizen_supplement
     await intake_status(system, http, tokens, code, 5)
 
     system.set_time(at(9, 10))
+    supplement = await uploaded(http, tokens["desk"], {"documents": [result_document("ban_sao_giay_to")]},
+                                base_url=system.routing_url)
     supplemented = await http.post(f"{system.routing_url}/v1/routing/dossiers/{code}/supplement",
-                                   json={"documents": [result_document("ban_sao_giay_to")]},
-                                   headers=bearer(tokens["desk"]))
+                                   json=supplement, headers=bearer(tokens["desk"]))
 
     # Paused Mon 10:00 → Wed 10:00, 16 working hours: due Tue 09:00 becomes Thu 09:00.
     assert supplemented.status_code == 200, supplemented.text
