@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.sandbox import SandboxS3
 from tests.support.endpoints import Endpoints
 from tests.support.intake import IntakeDeployment
 from tests.support.kafka import create_topics
@@ -30,15 +31,18 @@ async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[In
 
 
 @asynccontextmanager
-async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime) -> AsyncIterator[Any]:
-    """Intake and routing as real processes, sharing topics, credentials and a clock file."""
+async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime, *,
+                        documents_s3: SandboxS3 | None = None) -> AsyncIterator[Any]:
+    """Intake and routing as real processes, sharing topics, credentials, a clock file and a document
+    store (PostgreSQL, or the S3 bucket ``documents_s3`` names)."""
     from tests.support.system import (
         INTAKE_PROCESSES,
         ROUTING_PROCESSES,
         SystemDeployment,
     )
 
-    system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir)
+    system = SystemDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, log_dir,
+                              documents_s3=documents_s3)
     system.set_time(start_at)
     await create_topics(system.kafka, [system.events_topic, system.status_topic, system.routing_topic])
     await create_topics(system.kafka, [system.dead_letter_topic], partitions=1)
