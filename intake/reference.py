@@ -6,8 +6,9 @@ an unknown locality, a receiving agency that does not exist, or a procedure with
 force on the day of receipt would stall routing's consumer for every later dossier.
 
 Pure: :meth:`ReferenceData.load` reads the packaged files once per process (the HTTP
-lifespan) and refuses routes whose time limits are not the catalogue's
-(:mod:`intake.time_limits`); :func:`check_reference` only looks things up.
+lifespan) and refuses routes whose time limits are not the catalogue's, or whose steps need
+documents the catalogue does not list (:mod:`intake.time_limits`); :func:`check_reference` only
+looks things up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from intake.catalogue import Catalogue, SubmissionProblem
-from intake.time_limits import check_time_limits
+from intake.time_limits import check_declared_documents, check_time_limits
 from routing.geography import Geography, GeographyError
 from routing.routes import NoRouteError, RouteBook, RouteError, plan
 
@@ -40,7 +41,9 @@ class ReferenceData:
         :class:`intake.time_limits.TimeLimitsDisagreeError` on a disagreement."""
         geography = Geography.load()
         routes = RouteBook.load(geography=geography)
-        check_time_limits(catalogue if catalogue is not None else Catalogue.load(), routes)
+        catalogue = catalogue if catalogue is not None else Catalogue.load()
+        check_time_limits(catalogue, routes)
+        check_declared_documents(catalogue, routes)
         return cls(geography=geography, routes=routes)
 
 

@@ -7,6 +7,10 @@ appointment date. :func:`check_time_limits` refuses a route whose total — or, 
 critical path (the longest chain of step limits) — differs from the catalogue's time limit on any
 day both versions are in force.
 
+:func:`check_declared_documents` refuses a route step that declares it needs a document
+(``needs.documents``, need to know) that the procedure's catalogue version in force on the same
+days does not list: such a declaration could never show the agency anything.
+
 Both schemas are read as :class:`Limit`: the routes' ``same_day`` is the catalogue's
 ``{value: 0, unit: working_days, cutoff}``. A critical path mixing units is counted in working
 hours (:data:`HOURS_PER_WORKING_DAY` a day), and so is the catalogue's limit it is compared with.
@@ -125,3 +129,22 @@ def check_time_limits(catalogue: Catalogue, routes: RouteBook) -> None:
             expected = of_catalogue(version.time_limit)
             if not _agree(limit, expected):
                 raise TimeLimitsDisagreeError(route.procedure_code, route, version, limit, expected, *period)
+
+
+class UndeclaredDocumentError(ValueError):
+    """A route step needs a document its procedure's catalogue does not list."""
+
+
+def check_declared_documents(catalogue: Catalogue, routes: RouteBook) -> None:
+    """Raise :class:`UndeclaredDocumentError` for the first step whose ``needs.documents`` names a
+    document key the catalogue version in force on a day the route version is too does not list."""
+    for route in routes.routes:
+        for version in catalogue.versions(route.procedure_code):
+            if _overlap(route, version) is None:
+                continue
+            keys = {document.key for document in version.documents}
+            for step in route.steps:
+                if unknown := sorted(set(step.needs.documents) - keys):
+                    raise UndeclaredDocumentError(
+                        f"route {route.procedure_code} {route.version}, step {step.key!r} needs documents {unknown} "
+                        f"that catalogue version {version.version} does not list")

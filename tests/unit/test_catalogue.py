@@ -20,7 +20,13 @@ from intake.catalogue import (
     check_submission,
 )
 from intake.reference import ReferenceData
-from intake.time_limits import TimeLimitsDisagreeError, check_time_limits, critical_path
+from intake.time_limits import (
+    TimeLimitsDisagreeError,
+    UndeclaredDocumentError,
+    check_declared_documents,
+    check_time_limits,
+    critical_path,
+)
 from routing.routes import DEFAULT_PATH as ROUTES_FOLDER
 from routing.routes import RouteBook
 
@@ -105,6 +111,22 @@ def test_every_option_a_route_can_skip_is_one_the_catalogue_lets_the_applicant_c
 
 def test_every_route_keeps_the_time_limit_of_the_catalogue_on_every_day_both_are_in_force(catalogue):
     check_time_limits(catalogue, RouteBook.load())
+
+
+def test_every_document_a_route_step_needs_is_one_the_catalogue_lists_on_every_day_both_are_in_force(catalogue):
+    check_declared_documents(catalogue, RouteBook.load())
+
+
+def test_a_step_needing_a_document_the_catalogue_does_not_list_is_refused_naming_it(catalogue, tmp_path):
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    target = routes / "2.000635.yaml"
+    data = yaml.safe_load((ROUTES_FOLDER / target.name).read_text(encoding="utf-8"))
+    data["versions"][0]["steps"][0]["needs"]["documents"].append("giay_khai_sinh_gia")
+    write(target, data)
+
+    with pytest.raises(UndeclaredDocumentError, match=r"step 'issue_copy' needs documents \['giay_khai_sinh_gia'\]"):
+        check_declared_documents(catalogue, RouteBook.load(routes))
 
 
 def test_every_packaged_route_needs_no_more_than_its_total_limit_along_its_critical_path():

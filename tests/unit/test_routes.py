@@ -257,6 +257,34 @@ def test_an_unknown_dependency_is_refused(tmp_path, geography):
         RouteBook.load(folder, geography)
 
 
+def test_a_step_needing_the_result_of_a_step_it_does_not_wait_for_is_refused(tmp_path, geography):
+    folder = copy_of_packaged_routes(tmp_path)
+    edit_first_version(folder, "1.001193", lambda v: v["steps"][2]["needs"].update(
+        results=["birth_registration", "residence_registration"]))
+    with pytest.raises(RouteDataError, match=r"step 'health_insurance_card' needs the results of "
+                                             r"\['residence_registration'\], which it does not wait for"):
+        RouteBook.load(folder, geography)
+
+
+def test_a_step_without_a_need_to_know_declaration_or_with_an_unknown_applicant_field_is_refused(
+        tmp_path, geography):
+    folder = copy_of_packaged_routes(tmp_path)
+    edit_first_version(folder, "2.000635", lambda v: v["steps"][0].pop("needs"))
+    with pytest.raises(RouteDataError, match=r"2.000635.yaml: version '2025.01'.*needs"):
+        RouteBook.load(folder, geography)
+    folder = copy_of_packaged_routes(tmp_path / "again")
+    edit_first_version(folder, "2.000635", lambda v: v["steps"][0]["needs"].update(applicant=["religion"]))
+    with pytest.raises(RouteDataError, match=r"needs.applicant.0: Input should be .kind., .full_name."):
+        RouteBook.load(folder, geography)
+
+
+def test_every_step_of_the_packaged_routes_declares_what_it_needs_and_the_police_see_no_email(book):
+    birth = book.route("1.001193", date(2025, 7, 7))
+    assert birth.step("residence_registration").needs.model_dump() == {
+        "applicant": ("full_name", "identity_number", "address"),
+        "documents": ("to_khai_khai_sinh", "van_ban_dong_y_thuong_tru"), "results": ("birth_registration",)}
+
+
 def test_an_unknown_role_is_refused(tmp_path, geography):
     folder = copy_of_packaged_routes(tmp_path)
     edit_first_version(folder, "2.000635", lambda v: v["steps"][0].update(role="astrology"))
