@@ -40,6 +40,11 @@ def file_of(sha256: str) -> bytes:
     return _FILES[sha256]
 
 
+def remembered(sha256: str) -> bytes | None:
+    """The bytes of a document :func:`a_document` made, or None for a reference no builder made."""
+    return _FILES.get(sha256)
+
+
 async def upload(http: httpx.AsyncClient, token: str, data: bytes, media_type: str = PDF, *,
                  base_url: str = "", sha256: str | None = None, **headers: str) -> httpx.Response:
     """``PUT /v1/documents/<sha256 of data>`` with ``data`` as the body (the answer, whatever it is)."""
@@ -52,7 +57,7 @@ async def upload_documents(http: httpx.AsyncClient, token: str, documents: Itera
                            base_url: str = "") -> None:
     """Upload every remembered file among ``documents`` as the client of ``token`` (each must be taken)."""
     for document in documents:
-        data = _FILES.get(str(document.get("sha256")))
+        data = remembered(str(document.get("sha256")))
         if data is None:
             continue
         response = await upload(http, token, data, str(document["media_type"]), base_url=base_url)
