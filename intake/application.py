@@ -32,6 +32,7 @@ from intake.domain import Dossier, SubmissionKey
 from intake.reference import ReferenceData, check_reference
 from services.auth import Principal
 from services.clock import VIETNAM, Clock
+from services.documents.readlog import Reader, ReadOf, record_read
 from services.documents.uploads import DocumentReferences, ReferenceProblem
 from services.eventstore import EventStore, TrackingApplication, retry_on_conflict
 from shared_events import NationalStatus
@@ -99,6 +100,10 @@ class IntakeApplication(TrackingApplication):
     def history(self, code: str) -> list[Any]:
         """Every stored event of the dossier, oldest first."""
         return list(self.events.get(Dossier.create_id(code=code)))
+
+    def record_read(self, code: str, reader: Reader, what: ReadOf, at: datetime) -> None:
+        """Store one read of the dossier's personal data in its read log."""
+        record_read(self, code, reader, what, at)
 
     def change(self, code: str, act: Callable[[Dossier], Any]) -> Dossier:
         """Load the dossier, ``act`` on it, save it; again on a lost version race.
@@ -296,8 +301,15 @@ class DossierIntake:
         return await self._view(stored, replayed=stored is not dossier)
 
     async def read(self, code: str, principal: Principal) -> DossierView:
-        """The dossier and its history, for those entitled to read it."""
-        return await self._view(await self._readable(code, principal))
+        """The dossier and its history, for those entitled to read it; the read of the applicant's
+        data is recorded (who, when, which fields) in the dossier's read log."""
+        dossier = await self._readable(code, principal)
+        fields = [name for name, value in dossier.applicant.items() if value is not None]
+        await self._store.call(
+            self._app.record_read, code, Reader(client_id=principal.client_id, party=principal.party,
+                                                agency_id=principal.agency_id),
+            ReadOf(purpose="dossier", via="rest", fields=fields), self._clock.now())
+        return await self._view(dossier)
 
     async def _readable(self, code: str, principal: Principal) -> Dossier:
         dossier = await self._store.call(self._app.dossier, code)

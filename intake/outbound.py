@@ -13,6 +13,7 @@ from typing import Any
 from eventsourcing.domain import DomainEventProtocol
 
 from intake.domain import Dossier, SubmissionKey
+from services.documents.readlog import ReadLog, content_read
 from services.relay import Outbound
 from shared_events.contracts.base import Contract
 from shared_events.contracts.intake import (
@@ -44,12 +45,14 @@ PUBLISHED: dict[type, Callable[[Any], Contract]] = {
     # Only stored for dossiers withdrawn before routing owned status 7; a relay replaying them still can.
     Dossier.Withdrawn: lambda e: DossierWithdrawn(
         dossier_code=e.dossier_code, reason=e.reason, withdrawn_at=e.withdrawn_at),
+    ReadLog.Read: content_read,  # a read of the applicant's data, for the audit ledger
 }
 
 KEPT_INSIDE = frozenset({
     Dossier.StatusChanged,  # reported by routing: intake does not echo it
     Dossier.WithdrawalDeclined,  # decided by routing: intake does not echo it
     SubmissionKey.Registered,  # an Idempotency-Key, private to intake
+    ReadLog.Opened,  # the read log's creation; each read is published
 })
 
 

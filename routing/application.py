@@ -39,7 +39,7 @@ from routing.outbound import status_change, to_contract
 from routing.routes import RouteBook, RouteError, plan
 from routing.tracing import Trace, stamp
 from services.clock import VIETNAM
-from services.documents.readlog import Reader, ReadLog, ReadOf
+from services.documents.readlog import Reader, ReadLog, ReadOf, reads, record_read
 from services.eventstore import TrackingApplication, retry_on_conflict
 from shared_events.contracts.values import NationalStatus
 
@@ -367,19 +367,11 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
 
     def record_read(self, code: str, reader: Reader, what: ReadOf, at: datetime) -> ReadLog:
         """Store one read of the dossier's content (who, when, what) in its read log."""
-        def attempt() -> ReadLog:
-            try:
-                log: ReadLog = self.repository.get(ReadLog.create_id(code))
-            except AggregateNotFoundError:
-                log = ReadLog(dossier_code=code)
-            log.record(reader, what, at)
-            self.save(log)
-            return log
-        return retry_on_conflict(attempt, attempts=self.conflict_attempts)
+        return record_read(self, code, reader, what, at, attempts=self.conflict_attempts)
 
     def reads(self, code: str) -> list[Any]:
         """Every read of the dossier's content, oldest first."""
-        return [e for e in self.events.get(ReadLog.create_id(code)) if type(e) is ReadLog.Read]
+        return reads(self, code)
 
     def readable(self, actor: Actor, code: str) -> RoutedDossier:
         """The dossier, when ``actor`` may see it: auditors, the receiving agency, an agency on its route."""

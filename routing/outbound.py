@@ -21,7 +21,7 @@ from routing.domain.calendar import CalendarLog
 from routing.settings import RoutingSettings
 from services.clock import Clock, clock_from
 from services.documents.links import LinkSigner
-from services.documents.readlog import ReadLog
+from services.documents.readlog import ReadLog, content_read
 from services.relay import Outbound
 from shared_events import DossierStatusChanged, DossierWithdrawalDeclined
 from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
@@ -185,10 +185,7 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
                                   previous_due_at=s["previous_due_at"], due_at=s["due_at"]) for s in e.steps),
         previous_appointment_at=e.previous_appointment_at, appointment_at=e.appointment_at,
         changed_at=e.recomputed_at),
-    ReadLog.Read: lambda e: DossierContentRead(
-        dossier_code=e.dossier_code, reader_client_id=e.reader_client_id, reader_party=e.reader_party,
-        reader_agency_id=e.reader_agency_id, step_key=e.step_key, purpose=e.purpose, via=e.via,
-        fields=tuple(e.fields), documents=tuple(e.documents), read_at=e.read_at),
+    ReadLog.Read: content_read,
     CalendarLog.Changed: lambda e: WorkingCalendarChanged(
         revision=e.revision, kind=e.kind, day=e.day, decision=e.decision, reason=e.reason,
         changed_by=e.changed_by, changed_at=e.changed_at),

@@ -50,7 +50,9 @@ class StepContent(ValueObject):
     documents: tuple[ContentDocument, ...] = ()
 
 
-ReadPurpose = Literal["step_view", "document", "results"]
+ReadPurpose = Literal["dossier", "step_view", "document", "results"]
+"""``dossier``: the dossier as intake serves it (its applicant); ``step_view``: a step's view;
+``document``: one document of a step's view; ``results``: one result handed over."""
 ReadChannel = Literal["rest", "link", "stream"]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from intake.domain import Dossier, SubmissionKey
 from intake.outbound import KEPT_INSIDE, PUBLISHED, to_outbound
+from services.documents.readlog import Reader, ReadLog, ReadOf
 from services.relay import Outbound
 from shared_events import (
     Applicant,
@@ -25,6 +26,7 @@ from shared_events import (
     from_cloud_event,
     to_cloud_event,
 )
+from shared_events.contracts.documents import DossierContentRead
 from tests.random_refs import random_agency_id, random_sha256, random_suffix
 from tests.support.builders import a_dossier, a_moment
 
@@ -127,12 +129,26 @@ def test_a_declined_withdrawal_stays_inside_intake() -> None:
 
 
 def test_every_event_type_of_intake_is_either_published_or_kept_inside_on_purpose() -> None:
-    event_types = {value for owner in (Dossier, SubmissionKey) for value in vars(owner).values()
+    event_types = {value for owner in (Dossier, SubmissionKey, ReadLog) for value in vars(owner).values()
                    if isinstance(value, type) and issubclass(value, owner.Event)
                    and value not in (owner.Event, owner.Created)}  # the library's base classes
 
     assert event_types == set(PUBLISHED) | KEPT_INSIDE
     assert not set(PUBLISHED) & KEPT_INSIDE
+
+
+def test_a_read_of_the_applicants_data_is_published_for_the_audit_ledger() -> None:
+    log = ReadLog(dossier_code=a_dossier().code)
+    log.record(Reader(client_id="desk-1", party="desk", agency_id=random_agency_id()),
+               ReadOf(purpose="dossier", via="rest", fields=["full_name", "identity_number"]), a_moment())
+    opened, read = log.collect_events()
+
+    record = to_outbound(read)
+
+    assert to_outbound(opened) is None
+    assert isinstance(record, Outbound) and isinstance(record.contract, DossierContentRead)
+    assert (record.subject, record.contract.purpose, record.contract.fields) == (
+        log.dossier_code, "dossier", ("full_name", "identity_number"))
 
 
 def test_a_reported_status_change_stays_inside_intake() -> None:

@@ -310,3 +310,23 @@ async def test_a_byte_altered_in_the_store_is_detected_on_read_and_the_read_refu
                            headers=agencies.headers(COMMUNE))).status_code == 200
     reads = await reads_of(system, code, lambda rs: len(rs) >= 2)
     assert [read_key(r)[2:4] for r in reads] == [("rest", "document"), ("rest", "step_view")]
+
+
+async def test_reading_a_dossier_at_intake_is_recorded_as_a_read_of_the_applicants_data(
+        deployment: Any, http: httpx.AsyncClient) -> None:
+    system = deployment
+    system.set_time(at(9, 9))
+    code, applicant = await submitted_online(system, http, [a_document("to_khai_cap_ban_sao_trich_luc")],
+                                             procedure="2.000635")
+
+    read = await http.get(f"{system.base_url}/v1/dossiers/{code}", headers=bearer(system.token("desk")))
+
+    assert read.status_code == 200 and read.json()["applicant"] == applicant
+
+    def ours(record: Any) -> bool:
+        return record.key == code.encode() and json.loads(record.value)["type"].startswith(
+            "vn.lienthong.dossier.content-read.")
+    [record] = await read_until(system.kafka, system.events_topic, lambda rs: len(rs) >= 1, keep=ours)
+    data = json.loads(record.value)["data"]
+    assert (data["reader_party"], data["reader_agency_id"], data["purpose"], data["via"], data["fields"]) == (
+        "desk", system.agency_id, "dossier", "rest", list(applicant))
