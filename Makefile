@@ -47,7 +47,7 @@ integration: venv ## integration tests (real Kafka and PostgreSQL)
 e2e: venv ## end-to-end tests (services as processes)
 	$(PYTEST) tests/e2e
 
-bench: venv ## measure intake and routing beside raw PostgreSQL and raw Kafka (not part of the tests)
+bench: venv ## measure intake, routing and uploads beside raw PostgreSQL and raw Kafka (not part of the tests)
 	$(PY) -m bench
 
 schemas: venv ## regenerate the JSON Schemas of the event contracts

@@ -3,10 +3,12 @@
 Phases: machine facts → an isolated intake (schema, topics, processes) → warm-up →
 N submissions at concurrency C, each followed to Kafka → intake stopped → raw
 PostgreSQL INSERTs → raw Kafka produces (one at a time per worker, then batched) →
-an isolated intake + routing (schemas, topics, processes) → warm-up → desk dossiers
-followed until their first step is open → step hand-offs → processes stopped → raw
-Kafka round trips (plain and transactional) → schemas dropped, topics deleted,
-infrastructure stopped if the bench started it. ``--only`` picks one of the three.
+document uploads to an intake of their own over HTTP beside the store's own ``put`` and
+raw ``bytea`` INSERTs of the same bytes (``bench/uploads.py``) → an isolated intake +
+routing (schemas, topics, processes) → warm-up → desk dossiers followed until their first
+step is open → step hand-offs → processes stopped → raw Kafka round trips (plain and
+transactional) → schemas dropped, topics deleted, infrastructure stopped if the bench
+started it. ``--only`` picks one of the four.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from rich.text import Text
 
 from bench import baselines, load, report
 from bench import routing as routing_bench
+from bench import uploads as upload_bench
 from bench.deployment import PARTITIONS, BenchIntake, BenchSystem
 from bench.figures import Figure
 from bench.infrastructure import Infrastructure, acquire, machine_facts
@@ -57,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench",
         description="Measure intake (HTTP → stored → on Kafka) and, in the same run, raw PostgreSQL INSERTs and "
                     "raw Kafka produces at the same concurrency; then routing (desk dossiers until their first "
-                    "step is open, step hand-off latency) beside raw Kafka round trips. "
+                    "step is open, step hand-off latency) beside raw Kafka round trips. Before routing: document "
+                    "uploads (PUT /v1/documents to intake, MB/s and files/s per file size) beside the same bytes "
+                    "written by the document store's own put and as raw bytea INSERTs to the same PostgreSQL. "
                     "Uses KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL "
                     "when both are set, otherwise the native stack of `lienthong infra up` (started if needed, "
                     "stopped again at the end if the bench started it).")
@@ -75,11 +80,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "baseline (default 200)")
     parser.add_argument("--handoff-concurrency", type=positive, default=1, metavar="K",
                         help="routing: hand-offs (and baseline round trips) in flight at once (default 1)")
-    parser.add_argument("--only", choices=["intake", "baseline", "routing"],
-                        help="measure only intake, only the raw PostgreSQL and Kafka baselines, or only routing "
-                             "(with its Kafka round-trip baselines)")
+    upload_bench.add_arguments(parser, positive)
+    parser.add_argument("--only", choices=["intake", "baseline", "routing", "uploads"],
+                        help="measure only intake, only the raw PostgreSQL and Kafka baselines, only routing "
+                             "(with its Kafka round-trip baselines), or only uploads (with their store.put and "
+                             "raw INSERT baselines)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only in (None, "uploads") and (problem := upload_bench.concurrency_problem(args.upload_concurrency)):
+        parser.error(problem)
+    return args
 
 
 class RateColumn(ProgressColumn):
@@ -188,16 +198,21 @@ async def run(args: argparse.Namespace, infrastructure: Infrastructure, console:
 
     facts = await machine_facts(infrastructure)
     parameters = {"submissions": args.submissions, "concurrency": args.concurrency, "dossiers": args.dossiers,
-                  "handoffs": args.handoffs, "handoff_concurrency": args.handoff_concurrency, "only": args.only}
-    phases = {"intake", "baseline", "routing"} if args.only is None else {args.only}
+                  "handoffs": args.handoffs, "handoff_concurrency": args.handoff_concurrency,
+                  "upload_sizes": args.upload_sizes, "upload_mib": args.upload_mib,
+                  "upload_concurrency": args.upload_concurrency, "only": args.only}
+    phases = {"intake", "baseline", "routing", "uploads"} if args.only is None else {args.only}
     deployment = BenchIntake(infrastructure.kafka, infrastructure.database_url) \
         if phases & {"intake", "baseline"} else None
     system = BenchSystem(infrastructure.kafka, infrastructure.database_url) if "routing" in phases else None
+    uploading = upload_bench.BenchUploads(infrastructure.kafka, infrastructure.database_url,
+                                          workers=args.upload_concurrency) if "uploads" in phases else None
     figures: list[Figure] = []
     intake: Figure | None = None
     extra: dict[str, Any] = {}
     routed: routing_bench.RoutingRun | None = None
-    keep_logs = {"intake": True, "routing": True}
+    uploaded: upload_bench.UploadRun | None = None
+    keep_logs = {"intake": True, "routing": True, "uploads": True}
     cleaned: set[str] = set()
 
     async def clean_up(name: str, deployed: BenchIntake) -> None:
@@ -226,6 +241,11 @@ async def run(args: argparse.Namespace, infrastructure: Infrastructure, console:
                 figures += await measure_baselines(deployment, args, console, event_bytes)
             keep_logs["intake"] = bool(extra.get("failed_examples"))
             await clean_up("intake", deployment)
+        if uploading is not None:
+            await uploading.create_resources()
+            uploaded = await upload_bench.measure_uploads(uploading, args, console, lambda: progress(console))
+            keep_logs["uploads"] = bool(uploaded.errors)
+            await clean_up("uploads", uploading)
         if system is not None:
             await system.create_resources()
             routed = await routing_bench.measure_routing(
@@ -238,10 +258,10 @@ async def run(args: argparse.Namespace, infrastructure: Infrastructure, console:
             keep_logs["routing"] = bool(routed.extra.get("failed_examples")) or any(
                 f.failures for f in routed.figures)
     except asyncio.CancelledError:
-        keep_logs = {"intake": False, "routing": False}
+        keep_logs = {"intake": False, "routing": False, "uploads": False}
         raise
     finally:
-        for name, deployed in (("intake", deployment), ("routing", system)):
+        for name, deployed in (("intake", deployment), ("uploads", uploading), ("routing", system)):
             if deployed is not None and name not in cleaned:
                 await clean_up(name, deployed)
 
@@ -257,6 +277,9 @@ async def run(args: argparse.Namespace, infrastructure: Infrastructure, console:
     if routed is not None:
         hand_off = next((f for f in routed.figures if f.name.startswith("hand-off: 200")), None)
         print_routing(console, routed, hand_off, parameters)
+    if uploaded is not None:
+        upload_bench.print_uploads(console, uploaded)
+        extra["uploads"] = uploaded.as_dict()
     if args.json:
         report.write_json(args.json, facts, parameters, figures, intake, extra,
                           routed.figures if routed else None, hand_off, routed.extra if routed else None)
