@@ -26,7 +26,7 @@ from services.documents.api import documents_router
 from services.documents.settings import open_documents
 from services.documents.uploads import sweep_periodically
 from services.eventstore import EventStore
-from services.runtime import http_resources, run_worker
+from services.runtime import blob_pool, http_resources, run_worker
 from services.workers import Subscription, consumer_worker, relay_worker
 
 DESCRIPTION = """
@@ -51,7 +51,8 @@ def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (http_resources(app, settings, open_store(settings), "intake-api") as pool,
-                    open_documents(settings, pool, clock=service_clock) as documents):
+                    blob_pool(settings) as blobs,
+                    open_documents(settings, pool, blob_pool=blobs, clock=service_clock) as documents):
             codes = DossierCodes(pool, settings.database_schema)
             await codes.create_table()
             catalogue = await asyncio.to_thread(Catalogue.load)

@@ -37,7 +37,7 @@ from services.eventstore import EventStore
 from services.failures import is_infrastructure_error
 from services.observability import ThrottledLog, configure_logging
 from services.retrying import INITIAL_BACKOFF_SECONDS, Backoff
-from services.runtime import create_read_pool, http_resources, open_event_store, run_worker
+from services.runtime import blob_pool, create_read_pool, http_resources, open_event_store, run_worker
 from services.workers import Subscription, consumer_worker, relay_worker
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
         async with http_resources(app, settings, open_store(settings), "routing-api") as pool:
             app.state.inbox = InboxQueries(pool, settings.database_schema)
             app.state.clock = clock or clock_from(settings.clock_file)
-            async with open_documents(settings, pool, clock=app.state.clock) as documents:
+            async with (blob_pool(settings) as blobs,
+                        open_documents(settings, pool, blob_pool=blobs, clock=app.state.clock) as documents):
                 app.state.documents = documents
                 redemptions = LinkRedemptions(pool, settings.database_schema)
                 await redemptions.create_table()
@@ -90,7 +91,7 @@ async def worker_documents(settings: RoutingSettings) -> AsyncIterator[Documents
     """The document store and its upload registry for a worker process (its own small pool)."""
     pool = await create_read_pool(settings)
     try:
-        async with open_documents(settings, pool) as documents:
+        async with blob_pool(settings) as blobs, open_documents(settings, pool, blob_pool=blobs) as documents:
             yield documents
     finally:
         await pool.close()

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 
+from services.documents.settings import DocumentSettings
 from services.eventstore import EventStore
 from services.retrying import retry_while_unavailable
 from services.settings import ServiceSettings
@@ -75,6 +76,21 @@ async def create_read_pool(settings: ServiceSettings) -> asyncpg.Pool:
                                          timeout=settings.database_connect_timeout_seconds)
 
     return await retry_while_unavailable(attempt, what="opening the read-side pool", logger=log)
+
+
+@asynccontextmanager
+async def blob_pool(settings: ServiceSettings) -> AsyncIterator[asyncpg.Pool | None]:
+    """The PostgreSQL document backend's own pool, as small as the read side's (None for another
+    backend): its blobs never wait for a connection the upload registry holds
+    (:func:`services.documents.settings.open_documents`)."""
+    if not (isinstance(settings, DocumentSettings) and settings.documents_backend == "postgres"):
+        yield None
+        return
+    pool = await create_read_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 class KafkaProbe:

@@ -6,7 +6,7 @@ inherits it beside :class:`services.settings.ServiceSettings`, so intake reads
 same store (same ``documents_schema``, or the same bucket and prefix): documents are
 content-addressed and shared, like one bucket.
 
-``async with open_documents(settings, pool) as documents:`` opens the store the settings
+``async with open_documents(settings, pool, blob_pool=…) as documents:`` opens the store the settings
 name, creates its schema and tables (the upload registry's too) when missing, and yields
 :class:`Documents` — ``.store``, ``.uploads`` (the use cases of :mod:`services.documents.uploads`)
 and ``.limits``.
@@ -106,10 +106,16 @@ class Documents:
 
 
 @asynccontextmanager
-async def open_documents(settings: DocumentSettings, pool: asyncpg.Pool, *,
+async def open_documents(settings: DocumentSettings, pool: asyncpg.Pool, *, blob_pool: asyncpg.Pool | None = None,
                          clock: Clock | None = None) -> AsyncIterator[Documents]:
-    """The store ``settings`` name (on ``pool`` for PostgreSQL), its tables created when missing
-    (under an advisory lock, so processes starting together take turns), for the ``with`` block."""
+    """The store ``settings`` name, its tables created when missing (under an advisory lock, so
+    processes starting together take turns), for the ``with`` block.
+
+    ``pool`` carries the upload registry; ``blob_pool`` the PostgreSQL backend's blobs (required
+    for that backend). They must be two pools: the registry holds a connection while it asks the
+    store (confirming an upload, sweeping a hash), so on one shared pool as many uploads finishing
+    at once as it has connections would wait for each other for ever.
+    """
     limits = settings.document_limits()
     clock = clock or SystemClock()
     registry = UploadRegistry(pool, settings.documents_schema)
@@ -118,7 +124,9 @@ async def open_documents(settings: DocumentSettings, pool: asyncpg.Pool, *,
         if settings.documents_backend == "s3":
             store = await stack.enter_async_context(S3DocumentStore(settings.s3_settings(), limits))
         else:
-            postgres = PostgresDocumentStore(pool, settings.documents_schema, limits, clock=clock)
+            if blob_pool is None or blob_pool is pool:
+                raise ValueError("the PostgreSQL backend needs a blob_pool of its own, apart from the registry's")
+            postgres = PostgresDocumentStore(blob_pool, settings.documents_schema, limits, clock=clock)
             await retry_while_unavailable(postgres.create_tables, what="creating the document tables", logger=log)
             store = postgres
         await retry_while_unavailable(partial(registry.create_tables), what="creating the upload registry",

@@ -51,11 +51,13 @@ def settings(request: pytest.FixtureRequest, schema: str) -> DocumentSettings:
 @pytest.fixture
 async def documents(endpoints: Endpoints, settings: DocumentSettings) -> AsyncIterator[Documents]:
     pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=4)
+    blobs = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=4)
     try:
-        async with open_documents(settings, pool) as opened:
+        async with open_documents(settings, pool, blob_pool=blobs) as opened:
             yield opened
     finally:
         await pool.close()
+        await blobs.close()
 
 
 def a_client(*roles: str) -> Principal:
@@ -212,12 +214,14 @@ async def test_two_stores_opened_on_one_schema_share_documents_and_uploads(
     client, data = a_client(), a_file()
     await upload(documents, client, data)
     pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2)
+    blobs = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2)
     try:
-        async with open_documents(settings, pool) as other:
+        async with open_documents(settings, pool, blob_pool=blobs) as other:
             assert await other.uploads.check_references(client.client_id, [reference(data)]) == []
             assert other.limits == Limits(64_000, 100_000)
     finally:
         await pool.close()
+        await blobs.close()
 
 
 async def test_many_dossiers_may_refer_to_one_upload_at_once(documents: Documents) -> None:
@@ -227,3 +231,30 @@ async def test_many_dossiers_may_refer_to_one_upload_at_once(documents: Document
     answers = await asyncio.gather(*(documents.uploads.attach(client.client_id, [sha], code, NOW) for code in codes))
     assert answers == [[]] * len(codes)
     assert (await documents.uploads.find(client.client_id, sha))[0].dossier_codes == tuple(codes)
+
+
+async def test_more_uploads_at_once_than_the_registry_has_connections_all_finish(
+        documents: Documents, settings: DocumentSettings) -> None:
+    clients = [a_client() for _ in range(12)]  # the registry's pool has 4 connections
+    files = [a_file(PDF, 40_000) for _ in clients]
+
+    done = await asyncio.wait_for(asyncio.gather(*(upload(documents, c, f) for c, f in zip(clients, files,
+                                                                                           strict=True))), 60)
+
+    assert all(d.created for d in done)
+    for client, data in zip(clients, files, strict=True):
+        assert await documents.uploads.check_references(client.client_id, [reference(data)]) == []
+
+
+async def test_the_postgresql_backend_refuses_to_share_the_registrys_pool(endpoints: Endpoints) -> None:
+    pool = await asyncpg.create_pool(endpoints.database_url, min_size=1, max_size=2)
+    try:
+        with pytest.raises(ValueError, match="blob_pool of its own"):
+            async with open_documents(DocumentSettings(documents_schema=f"unused_{random_suffix()}"), pool,
+                                      blob_pool=pool):
+                pass
+        with pytest.raises(ValueError, match="blob_pool of its own"):
+            async with open_documents(DocumentSettings(documents_schema=f"unused_{random_suffix()}"), pool):
+                pass
+    finally:
+        await pool.close()
