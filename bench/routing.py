@@ -22,10 +22,8 @@ K at a time, plain and transactional.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
-import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,11 +59,6 @@ def next_step_key(record: ConsumerRecord) -> str | None:
     if load.ce_type(record) != STEP_OPENED or json.loads(record.value)["data"]["step_key"] != NEXT_STEP:
         return None
     return load.record_key(record)
-
-
-def result_document() -> dict[str, Any]:
-    return {"name": "ket_qua", "media_type": "application/pdf", "size_bytes": 64_000,
-            "sha256": hashlib.sha256(uuid.uuid4().bytes).hexdigest()}
 
 
 @dataclass
@@ -151,10 +144,13 @@ async def hand_off(clients: list[httpx.AsyncClient], token: str, codes: list[str
     result = HandOffs()
     pending = iter(codes)
     headers = {"Authorization": f"Bearer {token}"}
+    # The result file is uploaded once by the agency (before the clock starts) and every completion
+    # refers to it: routing takes only results the acting agency uploaded.
+    results = await load.upload_documents(clients[0], token, ["ket_qua"], 64_000)
 
     async def worker(client: httpx.AsyncClient) -> None:
         for code in pending:
-            body = {"documents": [result_document()]}
+            body = {"documents": results}
             result.sent[code] = time.perf_counter()
             try:
                 response = await client.post(f"/v1/inbox/{code}/steps/{FIRST_STEP}/complete", json=body,

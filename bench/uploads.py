@@ -24,7 +24,7 @@ For one size, the first half of the files is written HTTP → store.put → raw,
 raw → store.put → HTTP (then the next size), so each way meets the database in about the same
 state (checkpoints, table sizes, other load) and a drift during the size weighs on the three
 alike; a way's time is the sum of its two halves. Intake stays up, idle, while the baselines
-run. ``U`` must stay below intake's database pool (:func:`concurrency_problem`).
+run.
 
 A file's latency runs from its request (or call) to its answer. MB/s counts 10⁶ bytes of files.
 """
@@ -62,9 +62,8 @@ from services.settings import ServiceSettings
 PDF_HEAD, PDF_TAIL = b"%PDF-1.7\n", b"\n%%EOF\n"
 DEFAULT_SIZES = "256K,2M,10M"
 DEFAULT_MIB = 320
-DEFAULT_CONCURRENCY = 3
-"""Below intake's default database pool (4): at as many concurrent uploads as pooled connections,
-intake's API can wait for ever (see :func:`concurrency_problem`)."""
+DEFAULT_CONCURRENCY = 4
+"""As many writers as intake's default database pool has connections."""
 HTTP, STORE, RAW = "HTTP PUT", "store.put", "raw INSERT"
 _SIZE = re.compile(r"(\d+)\s*([KM]?)(?:i?B)?", re.IGNORECASE)
 
@@ -100,8 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser, positive: Callable[[str], int
                         help="uploads: MiB of files of each size, written each of the three ways "
                              f"(rounded up to an even number of files per client) (default {DEFAULT_MIB})")
     parser.add_argument("--upload-concurrency", type=positive, default=DEFAULT_CONCURRENCY, metavar="U",
-                        help="uploads: clients (HTTP) and connections (baselines) writing at once; fewer "
-                             "than intake's database pool (INTAKE_DATABASE_POOL_SIZE, default 4) "
+                        help="uploads: clients (HTTP) and connections (baselines) writing at once "
                              f"(default {DEFAULT_CONCURRENCY})")
 
 
@@ -404,25 +402,6 @@ def intake_pool_size() -> int:
                               ServiceSettings.model_fields["database_pool_size"].default))
 
 
-def concurrency_problem(concurrency: int, pool_size: int | None = None) -> str | None:
-    """Why ``concurrency`` uploads at once cannot be measured on intake's pool, or None.
-
-    ``UploadRegistry.confirm`` (``services/documents/uploads.py``) holds a pooled connection,
-    inside a transaction, while the store's ``stat`` waits for another from the same pool: when
-    every connection is held by an upload being confirmed, none is released and intake's uploads
-    hang (seen with 8 uploads on the default pool of 4: the four connections idle in transaction
-    after ``pg_advisory_xact_lock_shared``, every client timing out). Fewer uploads than pooled
-    connections always leave one free.
-    """
-    pool_size = intake_pool_size() if pool_size is None else pool_size
-    if concurrency < pool_size:
-        return None
-    return (f"--upload-concurrency {concurrency} needs intake's database pool larger than {concurrency} "
-            f"(it holds {pool_size}): at as many concurrent uploads as pooled connections intake's API can wait "
-            f"for ever (an upload being confirmed holds one connection and waits for a second). Use at most "
-            f"{pool_size - 1}, or set INTAKE_DATABASE_POOL_SIZE={concurrency + 1}.")
-
-
 # --- the report -----------------------------------------------------------------------
 
 def _ms(value: float | None) -> str:
@@ -453,7 +432,7 @@ def print_uploads(console: Console, run: UploadRun) -> None:
         console.print(f"[red]failed upload:[/red] {error}")
     console.print(f"  [dim]{HTTP}: PUT /v1/documents/{{sha256}} to intake's API process, raw body, 201 = stored "
                   f"and registered; {run.concurrency} API clients (portal and desk), one keep-alive connection "
-                  f"each; intake's database pool holds {run.intake_pool_size} connections and a put holds one "
+                  f"each; intake's blob pool holds {run.intake_pool_size} connections and a put holds one "
                   f"for the whole transfer[/dim]")
     console.print(f"  [dim]{STORE}: PostgresDocumentStore.put in the bench's schema, 256 KiB chunks in, on a "
                   f"pool of {run.concurrency} connections[/dim]")

@@ -19,14 +19,12 @@ from services.documents.store import CHUNK_BYTES, MAX_DOCUMENT_BYTES_DEFAULT
 KiB, MiB = 1024, 1024 * 1024
 
 
-def test_by_default_the_phase_runs_three_sizes_below_intakes_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("INTAKE_DATABASE_POOL_SIZE", raising=False)
+def test_by_default_the_phase_runs_three_sizes_with_as_many_writers_as_intakes_pool() -> None:
     args = parse_args([])
 
     assert args.only is None
     assert args.upload_sizes == [256 * KiB, 2 * MiB, 10 * MiB]
-    assert args.upload_concurrency < 4  # intake's default database pool
-    assert uploads.concurrency_problem(args.upload_concurrency, 4) is None
+    assert args.upload_concurrency == 4
 
 
 def test_only_uploads_and_its_options_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,16 +47,8 @@ def test_the_largest_size_is_the_per_document_limit() -> None:
     assert uploads.file_size("20M") == MAX_DOCUMENT_BYTES_DEFAULT
 
 
-def test_as_many_uploads_as_intakes_pooled_connections_are_refused(monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("INTAKE_DATABASE_POOL_SIZE", raising=False)
-    with pytest.raises(SystemExit):
-        parse_args(["--upload-concurrency", "4"])
-    assert "INTAKE_DATABASE_POOL_SIZE=5" in capsys.readouterr().err
-
-    monkeypatch.setenv("INTAKE_DATABASE_POOL_SIZE", "9")
+def test_more_uploads_at_once_than_intakes_pool_has_connections_may_be_asked_for() -> None:
     assert parse_args(["--upload-concurrency", "8"]).upload_concurrency == 8
-    assert parse_args(["--only", "routing", "--upload-concurrency", "8"]).only == "routing"
 
 
 def test_files_add_up_to_the_amount_asked_the_same_even_number_per_client() -> None:
