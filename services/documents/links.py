@@ -96,8 +96,8 @@ class LinkSigner:
         """The claims of a genuine, unexpired link of ``agency_id``; :class:`LinkRefusedError` otherwise
         (the signature is checked before anything in the payload is believed)."""
         payload, _, signature = token.partition(".")
-        if not payload or not signature or len(token) > TOKEN_MAX_LENGTH or not hmac.compare_digest(
-                signature, self._sign(payload) if payload.isascii() else ""):
+        if (not payload or not signature or len(token) > TOKEN_MAX_LENGTH or not token.isascii()
+                or not hmac.compare_digest(signature, self._sign(payload))):
             raise LinkRefusedError("link-invalid", "Liên kết tải tệp không hợp lệ hoặc đã bị sửa")
         try:
             claims = _claims(json.loads(_unb64(payload)))

@@ -197,7 +197,8 @@ def test_a_link_used_by_another_agency_is_refused() -> None:
     lambda t: t.split(".")[0],  # no signature
     lambda t: "",  # nothing
     lambda t: "é" + t,  # not ASCII
-], ids=["payload", "signature", "unsigned", "empty", "non-ascii"])
+    lambda t: t + "é",  # not ASCII in the signature
+], ids=["payload", "signature", "unsigned", "empty", "non-ascii", "non-ascii-signature"])
 def test_an_altered_link_is_refused_before_anything_in_it_is_believed(alter: Any) -> None:
     with pytest.raises(LinkRefusedError) as refused:
         signer().verify(alter(token()), agency_id=SOCIAL_INSURANCE, now=NOW)
