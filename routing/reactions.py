@@ -40,6 +40,7 @@ from shared_events import (
     DossierWithdrawalRequested,
     DossierWithdrawn,
 )
+from shared_events.contracts.documents import DossierContentRead
 from shared_events.contracts.routing import AgencyActed
 
 
@@ -115,6 +116,11 @@ def _agency_acted(app: RoutingApplication, c: AgencyActed, m: Message, policy: R
         uploaders=tuple(policy.uploaders_of(c.agency_id))), m.trace)
 
 
+def _read_elsewhere(app: RoutingApplication, c: DossierContentRead, m: Message, _: ReplyPolicy) -> None:
+    """Intake's record of a read of a dossier's data: for the audit ledger, nothing for routing to do."""
+    return None
+
+
 INTAKE, REPLIES = "intake", "replies"
 
 HANDLERS: dict[type, tuple[str, Reaction]] = {
@@ -123,10 +129,13 @@ HANDLERS: dict[type, tuple[str, Reaction]] = {
     DossierRefusedAtIntake: (INTAKE, _refused),
     DossierWithdrawalRequested: (INTAKE, _withdrawal_requested),
     DossierWithdrawn: (INTAKE, _legacy_withdrawn),
+    DossierContentRead: (INTAKE, _read_elsewhere),
     AgencyActed: (REPLIES, _agency_acted),
 }
 """Contract type → (the kind of topic it is accepted from, its reaction). Every other contract
-— routing's own events, status changes, anything new — is dead-lettered, not dropped."""
+— routing's own events, status changes, anything new — is dead-lettered, not dropped. Intake's
+reads (``DossierContentRead``) are listed to be passed by on purpose: they ride on intake's stream
+for the audit ledger."""
 
 
 class Reactions:

@@ -47,11 +47,11 @@ class AgencySimulator:
         """Upload, as ``agency_id``, the files among ``documents`` that the tests made — again while
         routing is down or restarting (a test may be killing it), as an agency system would."""
         for document in documents or []:
-            data = remembered(str(document["sha256"]))
+            data = remembered(str(document.get("sha256")))
             if data is None:
                 continue  # a test's deliberately unknown reference
 
-            async def attempt(data: bytes = data, media_type: str = str(document["media_type"])) -> bool | None:
+            async def attempt(data: bytes = data, media_type: str = str(document.get("media_type"))) -> bool | None:
                 try:
                     response = await upload(self.http, self.token(agency_id), data, media_type,
                                             base_url=self.system.routing_url)

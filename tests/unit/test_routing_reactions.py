@@ -27,7 +27,9 @@ from shared_events import (
     encode,
     to_cloud_event,
 )
+from shared_events.contracts.documents import DossierContentRead
 from shared_events.contracts.routing import AgencyActed
+from shared_events.examples import example
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256
 from tests.support.builders import CIVIL_STATUS, LOCALITY, POLICE, SOCIAL_INSURANCE, a_document, vn
 
@@ -209,6 +211,8 @@ def a_contract_of(contract_type: type, code: str) -> Any:
                                                    withdrawn_at=vn(7, 7, 10)),
         AgencyActed: lambda: AgencyActed(dossier_code=code, step_key="residence_registration", agency_id=POLICE,
                                          action="claim", acted_at=vn(7, 7, 14)),
+        DossierContentRead: lambda: example(DossierContentRead, dossier_code=code, reader_party="desk",
+                                            purpose="dossier", via="rest", step_key=None),
     }
     return examples[contract_type]()
 
@@ -228,3 +232,13 @@ def test_a_topic_that_is_neither_intakes_nor_a_reply_topic_accepts_nothing() -> 
     assert {kind for kind, _ in HANDLERS.values()} == {INTAKE, REPLIES}
     with pytest.raises(UnprocessableMessage, match="is not accepted on"):
         react(submitted(a_code()), "lienthong.routing.dossier-events")
+
+
+def test_intakes_record_of_a_read_is_passed_by_changing_nothing() -> None:
+    code = a_code()
+    react(submitted(code))
+    before = len(application().history(code))
+    read = a_contract_of(DossierContentRead, code)
+
+    assert react(read) == []
+    assert len(application().history(code)) == before
