@@ -70,6 +70,17 @@ def a_dossier(**overrides: Any) -> Dossier:
     return Dossier(**fields)
 
 
+class CountingCodes:
+    """Hands out dossier codes like intake's PostgreSQL counter, and remembers who asked."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+
+    async def next_code(self, agency_id: str, received_at: datetime) -> str:
+        self.taken.append(agency_id)
+        return f"{agency_id}-{received_at:%y%m%d}-{len(self.taken):04d}"
+
+
 def a_submission(**overrides: Any) -> dict[str, Any]:
     """A complete, valid submission of 2.000635 (cấp bản sao trích lục hộ tịch)."""
     body: dict[str, Any] = {

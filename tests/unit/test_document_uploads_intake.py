@@ -15,27 +15,14 @@ from intake.application import DossierIntake, IntakeApplication, SubmissionRejec
 from intake.catalogue import Catalogue
 from intake.reference import ReferenceData
 from services.auth import Principal
+from services.clock import FixedClock
 from services.documents.uploads import DossierTooLargeError, ReferenceProblem
 from services.eventstore import EventStore
 from tests.random_refs import random_suffix
-from tests.support.builders import a_submission
+from tests.support.builders import CountingCodes, a_submission
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 NOW = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def now(self) -> datetime:
-        return NOW
-
-
-class FakeCodes:
-    def __init__(self) -> None:
-        self.taken: list[str] = []
-
-    async def next_code(self, agency_id: str, received_at: datetime) -> str:
-        self.taken.append(agency_id)
-        return f"{agency_id}-{received_at:%y%m%d}-{len(self.taken):04d}"
 
 
 class FakeDocuments:
@@ -80,8 +67,8 @@ async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
 
 
 @pytest.fixture
-def codes() -> FakeCodes:
-    return FakeCodes()
+def codes() -> CountingCodes:
+    return CountingCodes()
 
 
 @pytest.fixture
@@ -90,9 +77,9 @@ def documents(store: EventStore[IntakeApplication]) -> FakeDocuments:
 
 
 @pytest.fixture
-def intake(store: EventStore[IntakeApplication], codes: FakeCodes, documents: FakeDocuments) -> DossierIntake:
+def intake(store: EventStore[IntakeApplication], codes: CountingCodes, documents: FakeDocuments) -> DossierIntake:
     return DossierIntake(store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
-                         documents=documents, clock=FakeClock())
+                         documents=documents, clock=FixedClock(NOW))
 
 
 def a_portal() -> Principal:
@@ -118,7 +105,7 @@ async def test_a_submission_of_documents_the_client_uploaded_is_stored_after_its
 
 
 async def test_a_document_the_client_never_uploaded_is_refused_before_a_code_is_taken(
-        intake: DossierIntake, documents: FakeDocuments, codes: FakeCodes,
+        intake: DossierIntake, documents: FakeDocuments, codes: CountingCodes,
         store: EventStore[IntakeApplication]) -> None:
     portal, command = a_portal(), a_command()
     documents.upload(a_portal().client_id, command.documents[0])  # someone else's upload
@@ -129,7 +116,7 @@ async def test_a_document_the_client_never_uploaded_is_refused_before_a_code_is_
 
 
 async def test_a_document_whose_size_differs_from_the_upload_is_refused(
-        intake: DossierIntake, documents: FakeDocuments, codes: FakeCodes) -> None:
+        intake: DossierIntake, documents: FakeDocuments, codes: CountingCodes) -> None:
     portal, command = a_portal(), a_command()
     documents.upload(portal.client_id, {**command.documents[0], "size_bytes": command.documents[0]["size_bytes"] + 1})
     with pytest.raises(SubmissionRejectedError) as refused:
@@ -146,7 +133,7 @@ async def test_document_problems_are_reported_with_the_catalogues(intake: Dossie
 
 
 async def test_documents_over_the_dossier_limit_are_refused_before_a_code_is_taken(
-        intake: DossierIntake, documents: FakeDocuments, codes: FakeCodes,
+        intake: DossierIntake, documents: FakeDocuments, codes: CountingCodes,
         store: EventStore[IntakeApplication]) -> None:
     documents.too_large = True
     with pytest.raises(DossierTooLargeError):

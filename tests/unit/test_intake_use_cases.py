@@ -17,6 +17,7 @@ from intake.domain import DossierStateError
 from intake.reactions import HANDLERS, apply_status_change
 from intake.reference import ReferenceData
 from services.auth import Principal
+from services.clock import FixedClock
 from services.consumer import UnprocessableMessage
 from services.eventstore import ConcurrentChangeError, EventStore
 from shared_events import (
@@ -27,26 +28,10 @@ from shared_events import (
     to_cloud_event,
 )
 from tests.random_refs import random_suffix
-from tests.support.builders import a_dossier, a_moment, a_submission
+from tests.support.builders import CountingCodes, a_dossier, a_moment, a_submission
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 NOW = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    def now(self) -> datetime:
-        return NOW
-
-
-class FakeCodes:
-    """Hands out numbers like the PostgreSQL counter, and remembers who asked."""
-
-    def __init__(self) -> None:
-        self.taken: list[str] = []
-
-    async def next_code(self, agency_id: str, received_at: datetime) -> str:
-        self.taken.append(agency_id)
-        return f"{agency_id}-{received_at:%y%m%d}-{len(self.taken):04d}"
 
 
 class FakeDocuments:
@@ -68,14 +53,14 @@ async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
 
 
 @pytest.fixture
-def codes() -> FakeCodes:
-    return FakeCodes()
+def codes() -> CountingCodes:
+    return CountingCodes()
 
 
 @pytest.fixture
-def intake(store: EventStore[IntakeApplication], codes: FakeCodes) -> DossierIntake:
+def intake(store: EventStore[IntakeApplication], codes: CountingCodes) -> DossierIntake:
     return DossierIntake(store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
-                         documents=FakeDocuments(), clock=FakeClock())
+                         documents=FakeDocuments(), clock=FixedClock(NOW))
 
 
 def a_desk(agency_id: str) -> Principal:
@@ -87,7 +72,8 @@ def a_command(**overrides: Any):
     return to_command(DossierCreate.model_validate(a_submission(**overrides)), None)
 
 
-async def test_a_desk_submission_for_its_own_agency_is_stored_accepted(intake: DossierIntake, codes: FakeCodes) -> None:
+async def test_a_desk_submission_for_its_own_agency_is_stored_accepted(
+        intake: DossierIntake, codes: CountingCodes) -> None:
     command = a_command(channel="desk")
 
     view = await intake.submit(command, a_desk(command.receiving_agency_id), None)
@@ -97,7 +83,7 @@ async def test_a_desk_submission_for_its_own_agency_is_stored_accepted(intake: D
 
 
 async def test_a_desk_submitting_in_another_agencys_name_is_not_entitled_and_takes_no_number(
-        intake: DossierIntake, codes: FakeCodes) -> None:
+        intake: DossierIntake, codes: CountingCodes) -> None:
     with pytest.raises(NotEntitledError):
         await intake.submit(a_command(channel="desk"), a_desk("400.12.16690.H40"), None)
 
@@ -105,7 +91,7 @@ async def test_a_desk_submitting_in_another_agencys_name_is_not_entitled_and_tak
 
 
 async def test_a_submission_routing_could_not_route_is_rejected_before_a_number_is_taken(
-        intake: DossierIntake, codes: FakeCodes) -> None:
+        intake: DossierIntake, codes: CountingCodes) -> None:
     command = a_command(channel="desk", locality_code="99999")
 
     with pytest.raises(SubmissionRejectedError) as rejected:
