@@ -21,11 +21,13 @@ import pytest
 
 from tests.support.agencies import AgencySimulator, result_document
 from tests.support.deployments import SYSTEM_START, deploy_system
+from tests.support.documents import PDF, a_file
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_to_end
 from tests.support.private_infra import PrivateInfra
 from tests.support.routing import desk_submission, uploaded_desk_documents
+from tests.support.uploads import upload
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +78,8 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
         created: list[str] = []
         seen_states: list[str] = []
         reads_while_down: list[int] = []
+        uploads: list[int] = []
+        late_file = a_file(PDF, 30_000)
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
             gate = asyncio.Semaphore(8)
@@ -95,7 +99,11 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
                 await eventually(lambda: _not_ready(http, system.base_url, seen_states), timeout=60)
                 reads_while_down.append((await http.get(f"{system.base_url}/v1/dossiers/{created[0]}",
                                                         headers=bearer(tokens["auditor"]))).status_code)
+                uploads.append((await upload(http, tokens["portal"], late_file, base_url=system.base_url)).status_code)
                 private_infra.start_postgres()
+                # The upload refused while PostgreSQL was down left nothing behind: it is new (201), not a repeat.
+                uploads.append((await until_answered(lambda: upload(
+                    http, tokens["portal"], late_file, base_url=system.base_url), accept=(200, 201))).status_code)
                 await eventually(lambda: _is(len(created) >= 2 * DOSSIERS // 3), timeout=300)
                 private_infra.kill_kafka()
                 await eventually(lambda: _degraded(http, system.base_url, seen_states), timeout=60)
@@ -137,6 +145,7 @@ async def test_postgresql_restarted_and_kafka_killed_mid_run_lose_and_double_not
 
     assert {"not-ready", "degraded"} <= set(seen_states)
     assert reads_while_down == [503]
+    assert uploads == [503, 201]
     for topic, events in published.items():
         assert Counter(e["id"] for e in events).most_common(1)[0][1] == 1, topic
     submitted = Counter(e["subject"] for e in published[system.events_topic]
