@@ -6,7 +6,7 @@ and one database, without one deployment seeing another's data:
 * every name carries the deployment's label and a random suffix: topics
   ``<label>.<suffix>.…``, schemas ``<service>_<label>_<suffix>`` (and the document store both
   services share, ``documents_<label>_<suffix>``, or a prefix of its own in the S3 bucket given
-  as :class:`SandboxS3`), consumer groups ``<service>-<label>-<suffix>``;
+  as the store's own :class:`~services.documents.s3.S3Settings`), consumer groups ``<service>-<label>-<suffix>``;
 * the credentials are a fresh client list (secrets random, stored only as SHA-256) signed
   with a random key, and download links are signed with a random secret;
 * the HTTP ports are free ones on 127.0.0.1;
@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from services.documents.s3 import S3Settings
 from shared_events.topics import (
     AGENCY_TOPIC_PREFIX,
     DEAD_LETTERS,
@@ -120,17 +121,6 @@ class ServiceProcess:
                 self.kill()
 
 
-@dataclass(frozen=True)
-class SandboxS3:
-    """An S3-compatible bucket a deployment stores its documents in (both services alike)."""
-
-    bucket: str
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-
-
 @dataclass
 class Sandbox:
     """The names, credentials, environment and processes of one isolated deployment."""
@@ -146,8 +136,9 @@ class Sandbox:
     clock_file: Path | None = None
     """When set, both services read the time from this file instead of the system clock."""
     timer_interval_seconds: float | None = None
-    documents_s3: SandboxS3 | None = None
-    """When set, documents go to this bucket (under a prefix of the deployment's own), not PostgreSQL."""
+    documents_s3: S3Settings | None = None
+    """When set, documents go to this bucket (under a prefix of the deployment's own inside its
+    ``prefix``), not PostgreSQL."""
     documents_settings: dict[str, str] = field(default_factory=dict)
     """More ``DOCUMENTS_*`` settings for both services, e.g. ``{"MAX_DOCUMENT_BYTES": "100000"}``."""
     link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
@@ -203,7 +194,8 @@ class Sandbox:
     @property
     def documents_prefix(self) -> str:
         """Where this deployment's blobs live in :attr:`documents_s3`'s bucket."""
-        return f"documents/{self.label}-{self.suffix}/"
+        prefix = self.documents_s3.prefix if self.documents_s3 is not None else S3Settings.prefix
+        return f"{prefix}{self.label}-{self.suffix}/"
 
     def documents_environment(self) -> dict[str, str]:
         """The ``DOCUMENTS_*`` settings (without a service's prefix) both services share."""
@@ -211,7 +203,8 @@ class Sandbox:
         if self.documents_s3 is not None:
             s3 = self.documents_s3
             env.update({"DOCUMENTS_BACKEND": "s3", "DOCUMENTS_S3_BUCKET": s3.bucket,
-                        "DOCUMENTS_S3_REGION": s3.region, "DOCUMENTS_S3_PREFIX": self.documents_prefix})
+                        "DOCUMENTS_S3_REGION": s3.region, "DOCUMENTS_S3_PREFIX": self.documents_prefix,
+                        "DOCUMENTS_S3_ADDRESSING": s3.addressing_style})
             for name, value in (("ENDPOINT_URL", s3.endpoint_url), ("ACCESS_KEY_ID", s3.access_key_id),
                                 ("SECRET_ACCESS_KEY", s3.secret_access_key)):
                 if value is not None:

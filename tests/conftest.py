@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.random_refs import random_suffix
 from tests.support.endpoints import Endpoints, provide_endpoints
+from tests.support.s3_server import S3Server, running_s3_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,3 +25,11 @@ def endpoints() -> Iterator[Endpoints]:
     """The real Kafka broker and PostgreSQL (see tests/support/endpoints.py)."""
     with provide_endpoints() as found:
         yield found
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server as a local process, the stand-in for an object store; one bucket for the
+    run, each test under a prefix of its own."""
+    with running_s3_server(tmp_path_factory.mktemp("moto"), bucket=f"lienthong-{random_suffix()}") as server:
+        yield server

@@ -51,12 +51,8 @@ def _sent(download: Download) -> StreamingResponse:
         "ETag": f'"{document["sha256"]}"', "Repr-Digest": f"sha-256=:{digest}:", "Cache-Control": "no-store"})
 
 
-def _responses(*errors: Any) -> dict[int | str, dict[str, Any]]:
-    return ERRORS.responses(*errors)
-
-
 @router.get("/v1/inbox/{code}/steps/{step_key}/content", response_model=StepContentView,
-            responses=_responses(*CONTENT_ERRORS))
+            responses=ERRORS.responses(*CONTENT_ERRORS))
 async def get_step_content(code: str, step_key: str, request: Request, principal: AgencyActor) -> StepContentView:
     """What the calling agency's step declares it needs of the dossier, while it holds the step (and,
     read-only, after it handled it): 404 for an agency with no step on the dossier, 403 for another
@@ -70,7 +66,7 @@ async def get_step_content(code: str, step_key: str, request: Request, principal
 
 
 @router.get("/v1/inbox/{code}/steps/{step_key}/documents/{sha256}", response_class=StreamingResponse,
-            responses={**DOWNLOAD, **_responses(*CONTENT_ERRORS, *DOWNLOAD_ERRORS)})
+            responses={**DOWNLOAD, **ERRORS.responses(*CONTENT_ERRORS, *DOWNLOAD_ERRORS)})
 async def download_step_document(code: str, step_key: str, sha256: Address, request: Request,
                                  principal: AgencyActor) -> StreamingResponse:
     """One document of the step's view (403 for one the step does not declare); the read is recorded."""
@@ -80,7 +76,7 @@ async def download_step_document(code: str, step_key: str, sha256: Address, requ
 
 
 @router.get("/v1/document-links/{token}", response_class=StreamingResponse,
-            responses={**DOWNLOAD, **_responses(*CONTENT_ERRORS, *DOWNLOAD_ERRORS,
+            responses={**DOWNLOAD, **ERRORS.responses(*CONTENT_ERRORS, *DOWNLOAD_ERRORS,
                                                 *LINK_ERRORS)})
 async def download_by_link(token: Token, request: Request, principal: AgencyActor) -> StreamingResponse:
     """The document a link sent with a stream agency's step names, with that agency's own token: 403
@@ -91,7 +87,7 @@ async def download_by_link(token: Token, request: Request, principal: AgencyActo
 
 
 @router.get("/v1/routing/dossiers/{code}/results", response_model=ResultsView,
-            responses=_responses(*RESULTS_ERRORS))
+            responses=ERRORS.responses(*RESULTS_ERRORS))
 async def get_results(code: str, request: Request, principal: Reader) -> ResultsView:
     """The results to hand over: for the receiving desk, the partner that submitted the dossier (the
     citizen's portal or postal partner) and auditors, once every step is done (409 before)."""
@@ -102,7 +98,7 @@ async def get_results(code: str, request: Request, principal: Reader) -> Results
 
 
 @router.get("/v1/routing/dossiers/{code}/results/{sha256}", response_class=StreamingResponse,
-            responses={**DOWNLOAD, **_responses(*RESULTS_ERRORS, *DOWNLOAD_ERRORS)})
+            responses={**DOWNLOAD, **ERRORS.responses(*RESULTS_ERRORS, *DOWNLOAD_ERRORS)})
 async def download_result(code: str, sha256: Address, request: Request, principal: Reader) -> StreamingResponse:
     """One result document; the read is recorded."""
     with ERRORS.translating():

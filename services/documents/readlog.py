@@ -60,7 +60,6 @@ class ReadLog(Aggregate):
     @event("Opened")
     def __init__(self, dossier_code: str) -> None:
         self.dossier_code = dossier_code
-        self.reads = 0
 
     def record(self, reader: Reader, what: ReadOf, at: datetime) -> None:
         self._read(dossier_code=self.dossier_code, reader_client_id=reader.client_id, reader_party=reader.party,
@@ -71,7 +70,7 @@ class ReadLog(Aggregate):
     def _read(self, dossier_code: str, reader_client_id: str | None, reader_party: str, reader_agency_id: str | None,
               step_key: str | None, purpose: str, via: str, fields: list[str], documents: list[str],
               read_at: datetime) -> None:
-        self.reads += 1
+        """Nothing to keep in memory: the read is the event."""
 
 
 def record_read(app: Application, dossier_code: str, reader: Reader, what: ReadOf, at: datetime, *,

@@ -16,13 +16,12 @@ import httpx
 import pytest
 
 from services.clock import FileClock
-from services.sandbox import SandboxS3
-from tests.random_refs import random_suffix
+from services.documents.s3 import S3Settings
 from tests.support.documents import JPEG, PDF, PNG, a_file
 from tests.support.endpoints import Endpoints
 from tests.support.intake import PARTIES, IntakeDeployment, bearer, certified_copy_submission
 from tests.support.kafka import create_topics, eventually
-from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server, running_s3_server
+from tests.support.s3_server import S3Server
 from tests.support.uploads import a_document, file_of, upload, uploaded
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +34,7 @@ LIMITS = {"MAX_DOCUMENT_BYTES": str(MAX_DOCUMENT_BYTES), "MAX_DOSSIER_BYTES": st
           "UPLOAD_TTL_SECONDS": str(TTL.total_seconds()), "SWEEP_INTERVAL_SECONDS": "0.2"}
 
 
-async def deployed(endpoints: Endpoints, work_dir: Any, label: str, s3: SandboxS3 | None = None,
+async def deployed(endpoints: Endpoints, work_dir: Any, label: str, s3: S3Settings | None = None,
                    ) -> IntakeDeployment:
     deployment = IntakeDeployment(endpoints.kafka_bootstrap_servers, endpoints.database_url, work_dir, label=label,
                                   documents_settings=dict(LIMITS), documents_s3=s3)
@@ -316,18 +315,12 @@ async def test_the_sweeper_removes_unreferenced_uploads_after_the_ttl_and_keeps_
 # --- the S3 backend ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_s3_server(tmp_path_factory.mktemp("moto"), bucket=f"lienthong-{random_suffix()}") as server:
-        yield server
-
 
 @pytest.fixture(scope="module")
 async def intake_on_s3(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory,
                        s3_server: S3Server) -> AsyncIterator[IntakeDeployment]:
-    s3 = SandboxS3(bucket=s3_server.bucket, endpoint_url=s3_server.endpoint_url, region=REGION,
-                   access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY)
-    deployment = await deployed(endpoints, tmp_path_factory.mktemp("uploads-s3"), "uploads_s3", s3)
+    deployment = await deployed(endpoints, tmp_path_factory.mktemp("uploads-s3"), "uploads_s3",
+                                s3_server.store_settings())
     try:
         yield deployment
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,7 +27,7 @@ from services.documents.store import (
 )
 from tests.random_refs import random_sha256, random_suffix
 from tests.support.documents import PDF, a_file, declared_for
-from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server, running_s3_server
+from tests.support.s3_server import S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +35,9 @@ LIMIT_BYTES = 8 * 1024 * 1024
 """The per-document limit of these tests' store: more than one part, less than the big PDF."""
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_s3_server(tmp_path_factory.mktemp("moto"), bucket=f"lienthong-{random_suffix()}") as server:
-        yield server
-
 
 def settings_for(server: S3Server) -> S3Settings:
-    return S3Settings(bucket=server.bucket, endpoint_url=server.endpoint_url, region=REGION,
-                      access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY,
-                      prefix=f"documents-{random_suffix()}/")
+    return server.store_settings(prefix=f"documents-{random_suffix()}/")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ refers to."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,18 +20,13 @@ from services.documents.uploads import DossierTooLargeError, NotEntitledToUpload
 from tests.random_refs import random_suffix
 from tests.support.documents import PDF, PNG, a_file, declared_for, streamed
 from tests.support.endpoints import Endpoints
-from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server, running_s3_server
+from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TTL = timedelta(hours=24)
 
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_s3_server(tmp_path_factory.mktemp("moto"), bucket=f"lienthong-{random_suffix()}") as server:
-        yield server
 
 
 @pytest.fixture(params=["postgres", "s3"])

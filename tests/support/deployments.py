@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.sandbox import SandboxS3
+from services.documents.s3 import S3Settings
 from tests.support.endpoints import Endpoints
 from tests.support.intake import IntakeDeployment
 from tests.support.kafka import create_topics
@@ -32,7 +32,7 @@ async def deploy_intake(endpoints: Endpoints, log_dir: Path) -> AsyncIterator[In
 
 @asynccontextmanager
 async def deploy_system(endpoints: Endpoints, log_dir: Path, start_at: datetime, *,
-                        documents_s3: SandboxS3 | None = None) -> AsyncIterator[Any]:
+                        documents_s3: S3Settings | None = None) -> AsyncIterator[Any]:
     """Intake and routing as real processes, sharing topics, credentials, a clock file and a document
     store (PostgreSQL, or the S3 bucket ``documents_s3`` names)."""
     from tests.support.system import (

@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import httpx
 
+from services.documents.s3 import S3Settings
 from services.sandbox import free_port
 
 ACCESS_KEY_ID = "lienthong-test"
@@ -33,6 +34,11 @@ class S3Server:
     endpoint_url: str
     bucket: str
     pid: int
+
+    def store_settings(self, prefix: str = "documents/") -> S3Settings:
+        """The document store's settings for this server's bucket."""
+        return S3Settings(bucket=self.bucket, endpoint_url=self.endpoint_url, region=REGION,
+                          access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY, prefix=prefix)
 
     def client(self) -> Any:
         """A synchronous boto3 client, to look at (or tamper with) the bucket behind the store's back."""

@@ -4,7 +4,7 @@ references are attached before the dossier is saved."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,6 @@ from services.eventstore import EventStore
 from tests.random_refs import random_suffix
 from tests.support.builders import CountingCodes, a_submission
 
-IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 NOW = datetime(2025, 11, 28, 2, 0, tzinfo=UTC)
 
 
@@ -59,26 +58,14 @@ class FakeDocuments:
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
-    store = EventStore(lambda: IntakeApplication(env=IN_MEMORY), workers=2, name=f"intake-{random_suffix()}")
-    await store.open()
-    yield store
-    await store.close()
+def documents(intake_store: EventStore[IntakeApplication]) -> FakeDocuments:
+    return FakeDocuments(intake_store)
 
 
 @pytest.fixture
-def codes() -> CountingCodes:
-    return CountingCodes()
-
-
-@pytest.fixture
-def documents(store: EventStore[IntakeApplication]) -> FakeDocuments:
-    return FakeDocuments(store)
-
-
-@pytest.fixture
-def intake(store: EventStore[IntakeApplication], codes: CountingCodes, documents: FakeDocuments) -> DossierIntake:
-    return DossierIntake(store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
+def intake(intake_store: EventStore[IntakeApplication], codes: CountingCodes,
+           documents: FakeDocuments) -> DossierIntake:
+    return DossierIntake(intake_store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
                          documents=documents, clock=FixedClock(NOW))
 
 
@@ -106,13 +93,13 @@ async def test_a_submission_of_documents_the_client_uploaded_is_stored_after_its
 
 async def test_a_document_the_client_never_uploaded_is_refused_before_a_code_is_taken(
         intake: DossierIntake, documents: FakeDocuments, codes: CountingCodes,
-        store: EventStore[IntakeApplication]) -> None:
+        intake_store: EventStore[IntakeApplication]) -> None:
     portal, command = a_portal(), a_command()
     documents.upload(a_portal().client_id, command.documents[0])  # someone else's upload
     with pytest.raises(SubmissionRejectedError) as refused:
         await intake.submit(command, portal, None)
     assert [(p.field, p.code) for p in refused.value.problems] == [("documents[0]", "document_not_uploaded")]
-    assert (codes.taken, documents.attached, await nothing_stored(store)) == ([], [], True)
+    assert (codes.taken, documents.attached, await nothing_stored(intake_store)) == ([], [], True)
 
 
 async def test_a_document_whose_size_differs_from_the_upload_is_refused(
@@ -134,19 +121,19 @@ async def test_document_problems_are_reported_with_the_catalogues(intake: Dossie
 
 async def test_documents_over_the_dossier_limit_are_refused_before_a_code_is_taken(
         intake: DossierIntake, documents: FakeDocuments, codes: CountingCodes,
-        store: EventStore[IntakeApplication]) -> None:
+        intake_store: EventStore[IntakeApplication]) -> None:
     documents.too_large = True
     with pytest.raises(DossierTooLargeError):
         await intake.submit(a_command(), a_portal(), None)
-    assert (codes.taken, await nothing_stored(store)) == ([], True)
+    assert (codes.taken, await nothing_stored(intake_store)) == ([], True)
 
 
 async def test_a_document_removed_between_the_check_and_the_attachment_refuses_the_dossier_unstored(
-        intake: DossierIntake, documents: FakeDocuments, store: EventStore[IntakeApplication]) -> None:
+        intake: DossierIntake, documents: FakeDocuments, intake_store: EventStore[IntakeApplication]) -> None:
     portal, command = a_portal(), a_command()
     documents.upload(portal.client_id, command.documents[0])
     documents.removed.add(command.documents[0]["sha256"])
     with pytest.raises(SubmissionRejectedError) as refused:
         await intake.submit(command, portal, None)
     assert [(p.field, p.code) for p in refused.value.problems] == [("documents[0]", "document_not_uploaded")]
-    assert await nothing_stored(store)
+    assert await nothing_stored(intake_store)

@@ -3,7 +3,6 @@ re-application after a lost version race, and the status consumer's handler tabl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -45,21 +44,8 @@ class FakeDocuments:
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[EventStore[IntakeApplication]]:
-    store = EventStore(lambda: IntakeApplication(env=IN_MEMORY), workers=2, name=f"intake-{random_suffix()}")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def codes() -> CountingCodes:
-    return CountingCodes()
-
-
-@pytest.fixture
-def intake(store: EventStore[IntakeApplication], codes: CountingCodes) -> DossierIntake:
-    return DossierIntake(store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
+def intake(intake_store: EventStore[IntakeApplication], codes: CountingCodes) -> DossierIntake:
+    return DossierIntake(intake_store, catalogue=Catalogue.load(), reference=ReferenceData.load(), codes=codes,  # type: ignore[arg-type]
                          documents=FakeDocuments(), clock=FixedClock(NOW))
 
 

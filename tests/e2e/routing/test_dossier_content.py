@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,15 +23,14 @@ import asyncpg
 import httpx
 import pytest
 
-from services.sandbox import SandboxS3
-from tests.random_refs import random_citizen_id, random_name, random_suffix
+from tests.random_refs import random_citizen_id, random_name
 from tests.support.agencies import AgencySimulator, result_document, routed_view, step_done
 from tests.support.deployments import deploy_system
 from tests.support.endpoints import Endpoints
 from tests.support.intake import bearer
 from tests.support.kafka import eventually, read_until
 from tests.support.routing import at, step_of
-from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server, running_s3_server
+from tests.support.s3_server import S3Server
 from tests.support.uploads import a_document, file_of, uploaded
 
 pytestmark = pytest.mark.e2e
@@ -43,21 +42,15 @@ LINK_TTL = timedelta(seconds=900)
 
 
 @pytest.fixture(scope="module", params=["postgres", "s3"])
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server | None]:
+def backend(request: pytest.FixtureRequest) -> S3Server | None:
     """Where the deployment keeps its documents: PostgreSQL (None), or moto's S3 server."""
-    if request.param == "postgres":
-        yield None
-        return
-    with running_s3_server(tmp_path_factory.mktemp("moto"), bucket=f"lienthong-{random_suffix()}") as server:
-        yield server
+    return None if request.param == "postgres" else request.getfixturevalue("s3_server")
 
 
 @pytest.fixture(scope="module")
 async def deployment(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory,
                      backend: S3Server | None) -> AsyncIterator[Any]:
-    s3 = None if backend is None else SandboxS3(
-        bucket=backend.bucket, endpoint_url=backend.endpoint_url, region=REGION, access_key_id=ACCESS_KEY_ID,
-        secret_access_key=SECRET_ACCESS_KEY)
+    s3 = None if backend is None else backend.store_settings()
     async with deploy_system(endpoints, tmp_path_factory.mktemp("content"), at(7, 9), documents_s3=s3) as system:
         yield system
 
