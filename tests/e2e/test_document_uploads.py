@@ -89,11 +89,15 @@ async def raw_request(base_url: str, head: str) -> tuple[int, bytes]:
     try:
         writer.write(head.replace("\n", "\r\n").encode() + b"\r\n")
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(65536), timeout=10)
+        # The answer may come in several packets: its head first, then as many bytes as it announces.
+        head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        status_line, _, fields = head_bytes.partition(b"\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in fields.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        body = await asyncio.wait_for(reader.readexactly(length), timeout=10)
     finally:
         writer.close()
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), body
 
 
 async def not_uploaded(http: httpx.AsyncClient, token: str, sha256: str) -> bool:
@@ -206,6 +210,42 @@ async def test_a_caller_without_an_upload_role_gets_403_and_an_anonymous_one_401
     assert anonymous.status_code == 401
     assert await not_uploaded(http, tokens["portal"], sha(data))
 
+
+
+async def test_intake_killed_in_the_middle_of_an_upload_stores_nothing_and_the_upload_is_new_afterwards(
+        intake: IntakeDeployment, tokens: dict[str, str]) -> None:
+    data = a_file(PDF, MAX_DOCUMENT_BYTES - 1000)
+    half_sent, killed = asyncio.Event(), asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data[: len(data) // 2]
+        half_sent.set()
+        await killed.wait()  # the rest goes to a process that is gone
+        yield data[len(data) // 2:]
+
+    async def killed_then_restarted() -> None:
+        await half_sent.wait()
+        intake.processes["intake"].kill()
+        killed.set()
+        intake.processes["intake"].start()
+
+    async with httpx.AsyncClient(base_url=intake.base_url, timeout=60) as http:
+        sending = asyncio.create_task(http.put(f"/v1/documents/{sha(data)}", content=body(), headers={
+            **bearer(tokens["portal"]), "Content-Type": PDF, "Content-Length": str(len(data))}))
+        await killed_then_restarted()
+        with pytest.raises(httpx.TransportError):
+            await sending
+
+        async def ready() -> bool:
+            try:
+                return (await http.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+        await eventually(ready, timeout=90)
+
+        assert await not_uploaded(http, tokens["portal"], sha(data))
+        again = await upload(http, tokens["portal"], data, PDF)
+        assert again.status_code == 201, again.text  # new: nothing of the first attempt was kept
 
 # --- submission by hash ------------------------------------------------------------------------
 
