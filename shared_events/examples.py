@@ -29,6 +29,16 @@ from shared_events.contracts import (
 )
 from shared_events.contracts.calendar import DueTimesChanged, StepDueChange, WorkingCalendarChanged
 from shared_events.contracts.documents import ContentDocument, DocumentLink, DossierContentRead, StepContent
+from shared_events.contracts.postal import (
+    PickupHandedToAgency,
+    PostalDeliveryFailed,
+    PostalFeeCollected,
+    ResultDeliveredByPost,
+    ResultReturnedToDesk,
+    ShipmentOrdered,
+    ShipmentOrderRefused,
+    ShipmentStatusChanged,
+)
 from shared_events.contracts.routing import (
     AgencyActed,
     ApologyIssued,
@@ -209,9 +219,33 @@ CALENDAR_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
 }
 
 
+POSTAL_EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
+    ShipmentOrdered: _routing(ShipmentOrdered, lambda a, k, t: dict(
+        leg="return", partner_id="vnpost", order_id="ORD-0001", tracking_number="EB000000001VN",
+        cod_amount_vnd=33_000, ordered_at=t)),
+    ShipmentOrderRefused: _routing(ShipmentOrderRefused, lambda a, k, t: dict(
+        leg="pickup", partner_id="vnpost", reason="Địa chỉ ngoài vùng phục vụ", refused_at=t)),
+    ShipmentStatusChanged: _routing(ShipmentStatusChanged, lambda a, k, t: dict(
+        leg="return", partner_id="vnpost", tracking_number="EB000000001VN", status="in_transit", attempt=1,
+        status_at=t, recorded_at=t)),
+    PickupHandedToAgency: _routing(PickupHandedToAgency, lambda a, k, t: dict(
+        agency_id=a, partner_id="vnpost", tracking_number="EB000000002VN", handed_at=t)),
+    ResultDeliveredByPost: _routing(ResultDeliveredByPost, lambda a, k, t: dict(
+        partner_id="vnpost", tracking_number="EB000000001VN", attempts=1, delivered_at=t)),
+    PostalDeliveryFailed: _routing(PostalDeliveryFailed, lambda a, k, t: dict(
+        partner_id="vnpost", tracking_number="EB000000001VN", attempt=1, max_attempts=3,
+        reason="Không có người nhận", next_step="redeliver", failed_at=t)),
+    ResultReturnedToDesk: _routing(ResultReturnedToDesk, lambda a, k, t: dict(
+        agency_id=a, partner_id="vnpost", tracking_number="EB000000001VN", attempts=3, returned_at=t)),
+    PostalFeeCollected: _routing(PostalFeeCollected, lambda a, k, t: dict(
+        leg="return", agency_id=a, partner_id="vnpost", fee_vnd=8_000, postage_vnd=25_000, collected_at=t)),
+}
+
+
 EXAMPLES: dict[type[Contract], Callable[..., Contract]] = {
     **ROUTING_EXAMPLES,
     **CALENDAR_EXAMPLES,
+    **POSTAL_EXAMPLES,
     DossierSubmitted: _submitted,
     DossierAccepted: _accepted,
     DossierRefusedAtIntake: _refused,

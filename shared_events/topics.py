@@ -17,6 +17,10 @@ DOSSIER_STATUS = NAMESPACE + "dossier-status"
 ROUTING_DOSSIER_EVENTS = NAMESPACE + "routing.dossier-events"
 """Routing's events: route assigned, steps opened, claimed, completed, paused, overdue (luân chuyển)."""
 
+POSTAL_EVENTS = NAMESPACE + "postal.events"
+"""Postal's events: orders to the carrier, shipment statuses, pickups handed to the desk, results
+delivered or brought back, fees collected on delivery (bưu chính công ích)."""
+
 DEAD_LETTERS = NAMESPACE + "dead-letters"
 """Messages a consumer could not process, with the reason in the headers."""
 
@@ -42,5 +46,5 @@ AGENCY_INBOX_TOPICS = agency_inbox_topic("<agency id>")
 AGENCY_REPLY_TOPICS = agency_reply_topic("<agency id>")
 """The per-agency reply topics, as a pattern (``AgencyActed.TOPIC``)."""
 
-FIXED_TOPICS = (INTAKE_DOSSIER_EVENTS, DOSSIER_STATUS, ROUTING_DOSSIER_EVENTS, DEAD_LETTERS)
+FIXED_TOPICS = (INTAKE_DOSSIER_EVENTS, DOSSIER_STATUS, ROUTING_DOSSIER_EVENTS, POSTAL_EVENTS, DEAD_LETTERS)
 """The topics the services use whose names do not depend on an agency."""

@@ -6,6 +6,7 @@
 from shared_events.contracts import calendar as _calendar
 from shared_events.contracts import documents as _documents
 from shared_events.contracts import intake as _intake
+from shared_events.contracts import postal as _postal
 from shared_events.contracts import routing as _routing
 from shared_events.contracts import status as _status
 from shared_events.contracts.base import Contract, Upcaster, UpcastFunction, ValueObject
@@ -28,9 +29,9 @@ from shared_events.contracts.values import (
 )
 
 CONTRACTS: tuple[type[Contract], ...] = (*_intake.CONTRACTS, *_status.CONTRACTS, *_routing.CONTRACTS,
-                                         *_calendar.CONTRACTS, *_documents.CONTRACTS)
+                                         *_calendar.CONTRACTS, *_documents.CONTRACTS, *_postal.CONTRACTS)
 UPCASTERS: tuple[Upcaster, ...] = (*_intake.UPCASTERS, *_status.UPCASTERS, *_routing.UPCASTERS,
-                                   *_calendar.UPCASTERS, *_documents.UPCASTERS)
+                                   *_calendar.UPCASTERS, *_documents.UPCASTERS, *_postal.UPCASTERS)
 
 __all__ = [
     "CONTRACTS",

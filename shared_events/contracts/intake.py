@@ -12,7 +12,14 @@ from uuid import UUID
 from pydantic import Field
 
 from shared_events.contracts.base import Contract, Upcaster
-from shared_events.contracts.values import Applicant, Channel, NationalStatus, ResultDelivery, SubmittedDocument
+from shared_events.contracts.values import (
+    Applicant,
+    Channel,
+    NationalStatus,
+    PickupRequest,
+    ResultDelivery,
+    SubmittedDocument,
+)
 from shared_events.scalars import (
     AgencyId,
     DossierCode,
@@ -53,6 +60,8 @@ class DossierSubmitted(Contract):
     national_status: Literal[NationalStatus.NEW, NationalStatus.ACCEPTED]
     options: tuple[ShortText, ...] = Field(
         default=(), description="Follow-on procedures the applicant chose to join (e.g. funeral_allowance).")
+    pickup: PickupRequest | None = Field(
+        default=None, description="The applicant asked for the dossier's papers to be collected at home by post.")
 
 
 class DossierAccepted(Contract):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared_events.contracts.base import ValueObject
-from shared_events.scalars import LongText, PersonName, ShortText
+from shared_events.scalars import LocalityCode, LongText, PersonName, ShortText
 
 CITIZEN_ID_PATTERN = r"^[0-9]{12}$"
 TAX_CODE_PATTERN = r"^[0-9]{10}(-[0-9]{3})?$"
@@ -162,7 +162,7 @@ class ResultDelivery(ValueObject):
                 _if_const(
                     "method", "post",
                     then={"required": ["address"], "properties": {"address": {"type": "string"}}},
-                    otherwise={"properties": {"address": {"type": "null"}}},
+                    otherwise={"properties": {"address": {"type": "null"}, "unit_code": {"type": "null"}}},
                 )
             ]
         }
@@ -170,11 +170,24 @@ class ResultDelivery(ValueObject):
 
     method: Literal["desk", "post"]
     address: LongText | None = None
+    unit_code: LocalityCode | None = Field(
+        default=None, description="With ``post``: the administrative unit (commune level) of ``address``; "
+        "absent, the applicant's unit of residence (``locality_code``) is taken.")
 
     @model_validator(mode="after")
     def _address_iff_post(self) -> ResultDelivery:
         if self.method == "post" and self.address is None:
             raise ValueError("address is required when the result is delivered by post")
-        if self.method != "post" and self.address is not None:
-            raise ValueError("address is only allowed when the result is delivered by post")
+        if self.method != "post" and (self.address is not None or self.unit_code is not None):
+            raise ValueError("address and unit_code are only allowed when the result is delivered by post")
         return self
+
+
+class PickupRequest(ValueObject):
+    """The applicant asked the public postal service to collect the dossier at home (thu gom hồ sơ
+    tại nhà, Decision 45/2016/QĐ-TTg): where, in which administrative unit (commune level), and
+    whom to call."""
+
+    address: LongText
+    unit_code: LocalityCode
+    phone: PhoneNumber | None = Field(default=None, description="Absent: the applicant's phone.")

@@ -78,8 +78,10 @@ def test_a_result_sent_by_post_needs_an_address_and_one_collected_at_the_desk_ha
     assert ResultDelivery(method="desk").address is None
     with pytest.raises(ValidationError, match="address is required"):
         ResultDelivery(method="post")
-    with pytest.raises(ValidationError, match="address is only allowed"):
+    with pytest.raises(ValidationError, match="only allowed when the result is delivered by post"):
         ResultDelivery(method="desk", address="12 Lê Lợi, Huế")
+    with pytest.raises(ValidationError, match="only allowed when the result is delivered by post"):
+        ResultDelivery(method="desk", unit_code="17011")
 
 
 @pytest.mark.parametrize("change", [
