@@ -49,5 +49,16 @@ PROCESSES: dict[str, ProcessSpec] = {
                     "routing.settings:RoutingSettings", main="routing.service:run_consumer"),
         ProcessSpec("routing-timer", "raises due-soon and overdue events as time passes", "ROUTING_",
                     "routing.settings:RoutingSettings", main="routing.service:run_timer"),
+        ProcessSpec("postal", "HTTP API: carrier webhooks, shipments and their history, fees collected", "POSTAL_",
+                    "postal.settings:PostalSettings", app_factory="postal.service:create_app"),
+        ProcessSpec("postal-relay", "publishes postal's events", "POSTAL_",
+                    "postal.settings:PostalSettings", main="postal.service:run_relay"),
+        ProcessSpec("postal-consumer", "opens pickup and return legs from intake's and routing's events", "POSTAL_",
+                    "postal.settings:PostalSettings", main="postal.service:run_consumer"),
+        ProcessSpec("postal-dispatcher", "sends queued orders to the carrier and reconciles quiet shipments",
+                    "POSTAL_", "postal.settings:PostalSettings", main="postal.service:run_dispatcher"),
+        ProcessSpec("postal-sim", "the carrier simulator: tokens, orders, statuses, signed webhooks, misbehaviour "
+                    "on demand (python -m postal.simulator --help)", "POSTAL_SIM_",
+                    "postal.simulator.settings:SimulatorSettings", app_factory="postal.simulator.app:create_app"),
     ]
 }
