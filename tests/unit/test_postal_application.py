@@ -36,6 +36,7 @@ DESK = "400.12.16690.H40"
 """The one-stop centre of phường Trường Vinh (unit 16690) in the packaged geography."""
 RECEIVED = datetime(2025, 7, 7, 9, 0, tzinfo=VIETNAM)
 INTAKE_TOPIC, ROUTING_TOPIC = "t.intake", "t.routing"
+DONE = NationalStatus.DONE_AWAITING_HANDOVER
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_a_dossier_that_does_not_travel_by_post_is_not_kept(app):
 def test_the_result_ready_orders_its_return_with_the_fee_and_postage_to_collect(app):
     c = submitted(pickup=False)
     react(app, c, INTAKE_TOPIC)
-    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=NationalStatus.DONE_AWAITING_HANDOVER,
+    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=DONE,
                        finished_at=RECEIVED + timedelta(hours=3)), ROUTING_TOPIC)
     order = app.dossier(c.dossier_code).leg("return")["order"]
     assert order["cod_amount_vnd"] == 8_000 + 25_000  # the certified copy's fee (catalogue) plus the postage
@@ -139,7 +140,8 @@ def test_a_withdrawal_after_ordering_asks_the_carrier_to_cancel_but_not_once_col
     c, d = submitted(), submitted()
     for s in (c, d):
         react(app, s, INTAKE_TOPIC)
-    order_c, order_d = placed(app, c.dossier_code, "pickup"), placed(app, d.dossier_code, "pickup")
+    placed(app, c.dossier_code, "pickup")
+    order_d = placed(app, d.dossier_code, "pickup")
     report(app, d.dossier_code, "pickup", order_d, tracking("collected", 30))
     for s in (c, d):
         react(app, example(RoutingFinished, dossier_code=s.dossier_code, national_status=NationalStatus.WITHDRAWN,
@@ -193,7 +195,7 @@ def test_a_pickup_handed_to_the_desk_is_published_for_intake_and_its_postage_as_
 def return_leg(app: PostalApplication) -> tuple[str, tuple[str, str]]:
     c = submitted(pickup=False)
     react(app, c, INTAKE_TOPIC)
-    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=NationalStatus.DONE_AWAITING_HANDOVER,
+    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=DONE,
                        finished_at=RECEIVED), ROUTING_TOPIC)
     return c.dossier_code, placed(app, c.dossier_code, "return")
 
