@@ -39,6 +39,7 @@ from services.eventstore import ConcurrentChangeError
 from services.observability import correlation_id_var, dossier_code_var
 from services.problems import CHASSIS_ERRORS, ErrorTable, InvalidParam, Problem, ProblemType
 from shared_events import Applicant, NationalStatus, ResultDelivery, SubmittedDocument
+from shared_events.contracts.values import PickupRequest
 from shared_events.scalars import AGENCY_ID_PATTERN, LOCALITY_CODE_PATTERN
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -63,6 +64,9 @@ class DossierCreate(BaseModel):
                                      description="Bộ phận tiếp nhận; một quầy chỉ nộp cho chính cơ quan mình")
     options: list[str] = Field(default=[], max_length=10,
                                description="Thủ tục liên thông tùy chọn người nộp tham gia, vd. funeral_allowance")
+    pickup: PickupRequest | None = Field(
+        default=None, description="Thu gom hồ sơ tại nhà qua dịch vụ bưu chính công ích: chỉ khi nộp qua Cổng "
+                                  "dịch vụ công, cho thủ tục tiếp nhận hồ sơ qua bưu chính")
 
 
 class HistoryEntry(BaseModel):
@@ -74,6 +78,18 @@ class HistoryEntry(BaseModel):
 
 
 WithdrawalAnswer = Literal["requested", "withdrawn", "declined"]
+
+
+class PickupPublic(BaseModel):
+    """The pickup at home the applicant asked for; ``arrived_at`` (with the carrier and its tracking
+    number) once the carrier handed the papers to the desk."""
+
+    address: str
+    unit_code: str
+    phone: str | None = None
+    arrived_at: datetime | None = None
+    partner_id: str | None = None
+    tracking_number: str | None = None
 
 
 class DossierPublic(BaseModel):
@@ -95,6 +111,7 @@ class DossierPublic(BaseModel):
     documents: list[dict[str, Any]]
     result_delivery: dict[str, Any]
     options: list[str] = []
+    pickup: PickupPublic | None = None
     withdrawal: WithdrawalAnswer | None = None
     history: list[HistoryEntry] = []
 
@@ -144,8 +161,21 @@ Submitter = Annotated[Principal, Depends(require_role("dossier:submit"))]
 Acceptor = Annotated[Principal, Depends(require_role("dossier:accept"))]
 
 
+def _result_delivery(body: DossierCreate) -> dict[str, Any]:
+    """The delivery as stored: ``unit_code`` only when given (dossiers stored before it existed have none)."""
+    delivery = body.result_delivery.model_dump(mode="json")
+    if delivery.get("unit_code") is None:
+        delivery.pop("unit_code", None)
+    return delivery
+
+
 def fingerprint(body: DossierCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    """The request's content as a SHA-256 digest. Fields added later (``pickup``,
+    ``result_delivery.unit_code``) count only when given, so a retry of a request made before they
+    existed keeps its fingerprint."""
+    content = body.model_dump(mode="json", exclude={"pickup"} if body.pickup is None else None)
+    content["result_delivery"] = _result_delivery(body)
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -153,9 +183,10 @@ def to_command(body: DossierCreate, key: str | None) -> SubmitDossier:
     return SubmitDossier(
         procedure_code=body.procedure_code, applicant=body.applicant.model_dump(mode="json"),
         documents=[d.model_dump(mode="json") for d in body.documents], channel=body.channel,
-        result_delivery=body.result_delivery.model_dump(mode="json"), locality_code=body.locality_code,
+        result_delivery=_result_delivery(body), locality_code=body.locality_code,
         receiving_agency_id=body.receiving_agency_id, options=list(body.options),
-        fingerprint=fingerprint(body), idempotency_key=key)
+        fingerprint=fingerprint(body), idempotency_key=key,
+        pickup=None if body.pickup is None else body.pickup.model_dump(mode="json"))
 
 
 _HISTORY: dict[type, Callable[[Any], dict[str, Any]]] = {
@@ -168,12 +199,21 @@ _HISTORY: dict[type, Callable[[Any], dict[str, Any]]] = {
                                   "reason": e.reason},
     Dossier.StatusChanged: lambda e: {"national_status": e.national_status, "by": e.agency_id, "reason": e.reason},
     Dossier.WithdrawalDeclined: lambda e: {"reason": e.reason},
+    Dossier.ArrivedByPost: lambda e: {"by": f"postal:{e.partner_id}"},
 }
 
 
 def _history_entry(e: Any) -> HistoryEntry:
     details = _HISTORY.get(type(e), lambda _: {})(e)
     return HistoryEntry(event=type(e).__name__, at=e.timestamp, **details)
+
+
+def _pickup(d: Dossier) -> PickupPublic | None:
+    if d.pickup is None:
+        return None
+    arrival = d.arrival or {}
+    return PickupPublic(**d.pickup, arrived_at=arrival.get("handed_at"), partner_id=arrival.get("partner_id"),
+                        tracking_number=arrival.get("tracking_number"))
 
 
 def to_public(view: DossierView) -> DossierPublic:
@@ -183,7 +223,8 @@ def to_public(view: DossierView) -> DossierPublic:
         national_status=d.national_status, national_status_label=NationalStatus(d.national_status).label,
         channel=d.channel, receiving_agency_id=d.receiving_agency_id, locality_code=d.locality_code,
         received_at=d.received_at, applicant=d.applicant, documents=d.documents, result_delivery=d.result_delivery,
-        options=d.options, withdrawal=d.withdrawal, history=[_history_entry(e) for e in view.history],
+        options=d.options, pickup=_pickup(d), withdrawal=d.withdrawal,
+        history=[_history_entry(e) for e in view.history],
     )
 
 
@@ -236,7 +277,9 @@ async def submit_dossier(body: DossierCreate, response: Response, principal: Sub
     limit, a 413 ``dossier-too-large``.
 
     Refused with 422 naming the field: anything the procedure's catalogue entry does not allow,
-    a ``locality_code`` that is not a commune-level unit in force on the day of receipt, a
+    a ``pickup`` from anyone but the citizen's portal or for a procedure that takes no dossier by
+    post (``pickup_not_offered``), a ``locality_code``, ``pickup.unit_code`` or
+    ``result_delivery.unit_code`` that is not a commune-level unit in force on the day of receipt, a
     ``receiving_agency_id`` that is not a one-stop desk in force that day, a procedure with no
     route in force that day. A desk submits only for its own agency (403 otherwise).
 

@@ -140,6 +140,21 @@ def status_at_receipt(channel: str) -> NationalStatus:
 CHANNEL_OF_PARTY = {"desk": "desk", "portal": "online", "postal": "post"}
 """The one channel each submitting party uses."""
 
+PICKUP_PARTY = "portal"
+"""Only the citizen's portal offers a pickup at home (thu gom hồ sơ tại nhà)."""
+
+_NO_PICKUP_BECAUSE = {
+    "desk": "người nộp đã đem hồ sơ đến quầy tiếp nhận",
+    "postal": "hồ sơ đã được bưu chính công ích thu gom và chuyển đến",
+}
+
+
+def _pickup_party_problem(party: str) -> SubmissionProblem:
+    why = _NO_PICKUP_BECAUSE.get(party, f"bên gọi loại '{party}' không nộp hồ sơ thay người dân")
+    return SubmissionProblem(
+        field="pickup", code="pickup_not_offered",
+        message_vi=f"Chỉ đăng ký thu gom hồ sơ tại nhà khi nộp trực tuyến qua Cổng dịch vụ công; {why}.")
+
 
 @dataclass(frozen=True)
 class SubmitDossier:
@@ -158,6 +173,8 @@ class SubmitDossier:
     options: list[str]
     fingerprint: str
     idempotency_key: str | None = None
+    pickup: dict[str, Any] | None = None
+    """``{address, unit_code, phone?}``: the papers are to be collected at the applicant's home by post."""
 
 
 @dataclass(frozen=True)
@@ -173,9 +190,10 @@ def check_submission_rules(catalogue: Catalogue, reference: ReferenceData, comma
                            party: str, on: date) -> tuple[str, list[SubmissionProblem]]:
     """The procedure version in force on ``on`` and every problem with the submission.
 
-    Checks, all reported together: the channel of the submitting ``party``; the catalogue
-    (procedure in force, channel, documents, result delivery, options); the reference data
-    (locality, receiving agency, route in force — :func:`intake.reference.check_reference`).
+    Checks, all reported together: the channel of the submitting ``party``; a pickup only from the
+    portal (``pickup_not_offered``); the catalogue (procedure in force, channel, pickup, documents,
+    result delivery, options); the reference data (locality, receiving agency, route in force, the
+    pickup's and the delivery address's units — :func:`intake.reference.check_reference`).
     """
     problems: list[SubmissionProblem] = []
     expected_channel = CHANNEL_OF_PARTY.get(party)
@@ -183,6 +201,8 @@ def check_submission_rules(catalogue: Catalogue, reference: ReferenceData, comma
         problems.append(SubmissionProblem(
             field="channel", code="channel_not_for_party",
             message_vi=f"Bên gọi loại '{party}' chỉ nộp hồ sơ qua kênh '{expected_channel}'"))
+    if command.pickup is not None and party != PICKUP_PARTY:
+        problems.append(_pickup_party_problem(party))
     procedure = catalogue.find(command.procedure_code, on)
     version = ""
     if procedure is None:
@@ -194,10 +214,12 @@ def check_submission_rules(catalogue: Catalogue, reference: ReferenceData, comma
         problems += check_submission(
             procedure, channel=command.channel, result_delivery_method=str(command.result_delivery.get("method")),
             documents=[(d["name"], d["media_type"], d["size_bytes"]) for d in command.documents],
-            options=command.options)
+            options=command.options, pickup=command.pickup is not None)
     reference_problems = check_reference(
         reference, procedure_code=command.procedure_code, locality_code=command.locality_code,
-        receiving_agency_id=command.receiving_agency_id, options=command.options, on=on)
+        receiving_agency_id=command.receiving_agency_id, options=command.options, on=on,
+        pickup_unit_code=None if command.pickup is None else command.pickup["unit_code"],
+        delivery_unit_code=command.result_delivery.get("unit_code"))
     if procedure is None:  # the procedure is reported once
         reference_problems = [p for p in reference_problems if p.field != "procedure_code"]
     return version, problems + reference_problems
@@ -291,7 +313,7 @@ class DossierIntake:
             result_delivery=command.result_delivery, locality_code=command.locality_code,
             receiving_agency_id=command.receiving_agency_id, submitted_by=principal.client_id,
             received_at=received_at, national_status=status_at_receipt(command.channel),
-            correlation_id=correlation_id, options=command.options,
+            correlation_id=correlation_id, options=command.options, pickup=command.pickup,
         )
         key = None
         if command.idempotency_key is not None:

@@ -279,15 +279,17 @@ def check_submission(
     result_delivery_method: str,
     documents: Sequence[tuple[str, str, int]],
     options: Collection[str] = (),
+    pickup: bool = False,
 ) -> list[SubmissionProblem]:
     """Every way the submission does not fit ``procedure``; an empty list means it fits.
 
     ``documents`` are ``(name, media_type, size_bytes)``, where ``name`` is the key of a
     required document; several files may share a name (e.g. scanned pages).  ``options``
-    are the follow-on procedures the applicant chose.  Problem codes: ``channel_not_allowed``,
-    ``result_delivery_not_allowed``, ``option_unknown``, ``document_unknown``,
-    ``document_media_type_not_accepted``, ``document_empty``, ``document_too_large``,
-    ``document_missing``.
+    are the follow-on procedures the applicant chose; ``pickup``, whether the applicant asked
+    for the papers to be collected at home by post.  Problem codes: ``channel_not_allowed``,
+    ``pickup_not_offered`` (the procedure takes no dossier by post), ``result_delivery_not_allowed``,
+    ``option_unknown``, ``document_unknown``, ``document_media_type_not_accepted``,
+    ``document_empty``, ``document_too_large``, ``document_missing``.
     """
     problems: list[SubmissionProblem] = []
     if channel not in procedure.channels:
@@ -295,6 +297,11 @@ def check_submission(
             field="channel", code="channel_not_allowed",
             message_vi=f"Thủ tục “{procedure.name}” không tiếp nhận hồ sơ qua hình thức "
                        f"{_CHANNEL_VI.get(channel, channel)}."))
+    if pickup and "post" not in procedure.channels:
+        problems.append(SubmissionProblem(
+            field="pickup", code="pickup_not_offered",
+            message_vi=f"Thủ tục “{procedure.name}” không tiếp nhận hồ sơ qua dịch vụ bưu chính công ích, "
+                       "nên không thu gom hồ sơ tại nhà."))
     if result_delivery_method not in procedure.result_delivery:
         problems.append(SubmissionProblem(
             field="result_delivery_method", code="result_delivery_not_allowed",

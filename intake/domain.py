@@ -37,6 +37,10 @@ class StatusReportRefusedError(Exception):
     """A status reported by another service contradicts intake's state or the status owners."""
 
 
+class PostalReportRefusedError(Exception):
+    """What postal reports contradicts the dossier (no pickup was asked for, another desk, another parcel)."""
+
+
 class Dossier(Aggregate):
     """One citizen's or organisation's dossier for one procedure.
 
@@ -45,6 +49,11 @@ class Dossier(Aggregate):
 
     ``withdrawal`` is ``None`` until the applicant asks to withdraw (rút hồ sơ); then
     ``requested`` until routing decides, and ``withdrawn`` (status 7) or ``declined``.
+
+    ``pickup`` is ``{address, unit_code, phone}`` when the applicant asked for the papers to be
+    collected at home by post (thu gom hồ sơ tại nhà), else ``None`` (and for every dossier stored
+    before pickups existed); ``arrival`` is ``{agency_id, partner_id, tracking_number, handed_at}``
+    once the carrier handed them to the desk.
     """
 
     if TYPE_CHECKING:  # the event classes the @event decorators below define
@@ -55,6 +64,7 @@ class Dossier(Aggregate):
         Withdrawn: ClassVar[type[Any]]
         StatusChanged: ClassVar[type[Any]]
         WithdrawalDeclined: ClassVar[type[Any]]
+        ArrivedByPost: ClassVar[type[Any]]
 
     @staticmethod
     def create_id(code: str, **_: Any) -> UUID:
@@ -77,6 +87,7 @@ class Dossier(Aggregate):
         national_status: int,
         correlation_id: str | None,
         options: list[str] | None = None,
+        pickup: dict[str, Any] | None = None,
     ) -> None:
         self.code = code
         self.procedure_code = procedure_code
@@ -92,6 +103,8 @@ class Dossier(Aggregate):
         self.national_status = national_status
         self.correlation_id = correlation_id
         self.options = list(options or [])
+        self.pickup = None if pickup is None else dict(pickup)
+        self.arrival: dict[str, Any] | None = None
         self.applied_event_ids: list[str] = []
         self.withdrawal: WithdrawalState | None = None
 
@@ -208,6 +221,34 @@ class Dossier(Aggregate):
     def _withdrawal_declined(self, dossier_code: str, event_id: str, reason: str, declined_at: datetime) -> None:
         self.withdrawal = "declined"
         self.applied_event_ids.append(event_id)
+
+    def record_arrival_by_post(self, *, agency_id: str, partner_id: str, tracking_number: str,
+                               handed_at: datetime) -> bool:
+        """The carrier handed the papers it collected at the applicant's home to the receiving desk;
+        returns whether anything changed (the same parcel reported again changes nothing).
+
+        Raises :class:`PostalReportRefusedError` when no pickup was asked for, when the desk is not
+        the dossier's receiving agency, or when another parcel arrived already.
+        """
+        if self.pickup is None:
+            raise PostalReportRefusedError(f"no pickup was requested for dossier {self.code}")
+        if agency_id != self.receiving_agency_id:
+            raise PostalReportRefusedError(
+                f"dossier {self.code} is received by {self.receiving_agency_id}, not by {agency_id}")
+        if self.arrival is not None:
+            if self.arrival["tracking_number"] == tracking_number:
+                return False
+            raise PostalReportRefusedError(
+                f"the papers of dossier {self.code} arrived already as {self.arrival['tracking_number']}")
+        self._arrived_by_post(dossier_code=self.code, agency_id=agency_id, partner_id=partner_id,
+                              tracking_number=tracking_number, handed_at=handed_at)
+        return True
+
+    @event("ArrivedByPost")
+    def _arrived_by_post(self, dossier_code: str, agency_id: str, partner_id: str, tracking_number: str,
+                         handed_at: datetime) -> None:
+        self.arrival = {"agency_id": agency_id, "partner_id": partner_id, "tracking_number": tracking_number,
+                        "handed_at": handed_at}
 
 
 class SubmissionKey(Aggregate):

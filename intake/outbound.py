@@ -31,7 +31,8 @@ def _submitted(e: Any) -> Contract:
         procedure_version=e.procedure_version, applicant=e.applicant, documents=e.documents, channel=e.channel,
         result_delivery=e.result_delivery, locality_code=e.locality_code, receiving_agency_id=e.receiving_agency_id,
         submitted_by=e.submitted_by, received_at=e.received_at, national_status=e.national_status,
-        options=tuple(getattr(e, "options", None) or ()))
+        options=tuple(getattr(e, "options", None) or ()),
+        pickup=getattr(e, "pickup", None))  # none stored before pickups existed
 
 
 PUBLISHED: dict[type, Callable[[Any], Contract]] = {
@@ -51,6 +52,7 @@ PUBLISHED: dict[type, Callable[[Any], Contract]] = {
 KEPT_INSIDE = frozenset({
     Dossier.StatusChanged,  # reported by routing: intake does not echo it
     Dossier.WithdrawalDeclined,  # decided by routing: intake does not echo it
+    Dossier.ArrivedByPost,  # reported by postal (PickupHandedToAgency): intake does not echo it
     SubmissionKey.Registered,  # an Idempotency-Key, private to intake
     ReadLog.Opened,  # the read log's creation; each read is published
 })

@@ -47,17 +47,28 @@ class ReferenceData:
         return cls(geography=geography, routes=routes)
 
 
-def _locality_problem(reference: ReferenceData, locality_code: str, on: date) -> SubmissionProblem | None:
+def is_commune_in_force(reference: ReferenceData, unit_code: str, on: date) -> bool:
+    """``unit_code`` is a commune-level unit (xã, phường, đặc khu) in force on ``on``: the one test
+    of the applicant's locality and of the pickup and delivery addresses' units."""
     try:
-        unit = reference.geography.unit(locality_code, on)
+        unit = reference.geography.unit(unit_code, on)
     except GeographyError:
-        unit = None
-    if unit is None or unit.level != "commune":
-        return SubmissionProblem(
-            field="locality_code", code="locality_unknown",
-            message_vi=f"Mã đơn vị hành chính {locality_code} không phải là xã, phường, đặc khu "
-                       f"đang có hiệu lực ngày {on:%d/%m/%Y}.")
-    return None
+        return False
+    return unit is not None and unit.level == "commune"
+
+
+def _unit_problem(reference: ReferenceData, field: str, code: str, unit_code: str, on: date,
+                  what: str = "") -> SubmissionProblem | None:
+    if is_commune_in_force(reference, unit_code, on):
+        return None
+    return SubmissionProblem(
+        field=field, code=code,
+        message_vi=f"Mã đơn vị hành chính {unit_code}{what} không phải là xã, phường, đặc khu "
+                   f"đang có hiệu lực ngày {on:%d/%m/%Y}.")
+
+
+def _locality_problem(reference: ReferenceData, locality_code: str, on: date) -> SubmissionProblem | None:
+    return _unit_problem(reference, "locality_code", "locality_unknown", locality_code, on)
 
 
 def _agency_problem(reference: ReferenceData, agency_id: str, on: date) -> SubmissionProblem | None:
@@ -96,13 +107,18 @@ def _route_problems(reference: ReferenceData, procedure_code: str, locality_code
 
 
 def check_reference(reference: ReferenceData, *, procedure_code: str, locality_code: str,
-                    receiving_agency_id: str, options: Collection[str], on: date) -> list[SubmissionProblem]:
+                    receiving_agency_id: str, options: Collection[str], on: date,
+                    pickup_unit_code: str | None = None,
+                    delivery_unit_code: str | None = None) -> list[SubmissionProblem]:
     """Every way the submission does not fit the reference data in force on ``on`` (the
     Vietnamese day of receipt); empty when it fits.
 
     Problem codes: ``locality_unknown`` (not a commune-level unit in force), ``agency_unknown``,
     ``agency_not_receiving`` (exists but is not a one-stop desk), ``procedure_not_routed`` (no
-    route version in force), ``locality_not_served`` (some step has no agency for it).
+    route version in force), ``locality_not_served`` (some step has no agency for it),
+    ``pickup_unit_unknown`` / ``delivery_unit_unknown`` (the unit of the pickup address
+    ``pickup.unit_code``, or of the result's delivery address ``result_delivery.unit_code``, when
+    given, is not a commune-level unit in force).
     """
     problems: list[SubmissionProblem] = []
     locality = _locality_problem(reference, locality_code, on)
@@ -112,4 +128,10 @@ def check_reference(reference: ReferenceData, *, procedure_code: str, locality_c
     if agency is not None:
         problems.append(agency)
     problems += _route_problems(reference, procedure_code, locality_code, on, options, locality is None)
+    for field, code, unit_code, what in (
+        ("pickup.unit_code", "pickup_unit_unknown", pickup_unit_code, " (nơi thu gom hồ sơ)"),
+        ("result_delivery.unit_code", "delivery_unit_unknown", delivery_unit_code, " (nơi nhận kết quả)"),
+    ):
+        if unit_code is not None and (problem := _unit_problem(reference, field, code, unit_code, on, what)):
+            problems.append(problem)
     return problems
