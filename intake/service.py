@@ -1,4 +1,4 @@
-"""Builds the intake processes: the HTTP API, the relay and the status consumer.
+"""Builds the intake processes: the HTTP API, the relay and the consumer (status and postal topics).
 
 Everything is constructed inside a lifespan or a worker's main, never at import time.
 """
@@ -17,7 +17,7 @@ from intake.application import DossierIntake, IntakeApplication
 from intake.catalogue import Catalogue
 from intake.codes import DossierCodes
 from intake.outbound import to_outbound
-from intake.reactions import apply_status_change
+from intake.reactions import Reactions
 from intake.reference import ReferenceData
 from intake.settings import IntakeSettings
 from services.app import create_service_app
@@ -83,9 +83,11 @@ async def relay_main(stop: asyncio.Event, settings: IntakeSettings | None = None
 
 
 async def consumer_main(stop: asyncio.Event, settings: IntakeSettings | None = None) -> None:
-    """Apply status changes reported by other services to intake's dossiers until stopped."""
+    """Apply status changes reported by other services, and pickups postal handed to the desk, to
+    intake's dossiers until stopped."""
     settings = settings or IntakeSettings()
-    subscription = Subscription(topics=[settings.status_topic], handler=apply_status_change)
+    reactions = Reactions(status_topic=settings.status_topic, postal_topic=settings.postal_topic)
+    subscription = Subscription(topics=reactions.topics, handler=reactions)
 
     async def subscribe(app: IntakeApplication) -> Subscription:
         return subscription

@@ -4,7 +4,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.documents.settings import DocumentSettings
 from services.settings import ServiceSettings
-from shared_events.topics import DOSSIER_STATUS, INTAKE_DOSSIER_EVENTS
+from shared_events.topics import DOSSIER_STATUS, INTAKE_DOSSIER_EVENTS, POSTAL_EVENTS
 
 
 class IntakeSettings(ServiceSettings, DocumentSettings):
@@ -18,4 +18,5 @@ class IntakeSettings(ServiceSettings, DocumentSettings):
     event_source: str = "/lienthong/intake"
     events_topic: str = INTAKE_DOSSIER_EVENTS
     status_topic: str = DOSSIER_STATUS
+    postal_topic: str = POSTAL_EVENTS
     consumer_group: str = "intake-status"
