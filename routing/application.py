@@ -8,8 +8,8 @@ reacted to or from the injected clock, never from the machine inside a use case.
 Two kinds of use case:
 
 * **reactions** (``receive``, ``accept``, ``close_at_intake``, ``decide_withdrawal``,
-  ``apply_step_action``) load and act; the consumer saves what they return together with the
-  consumed position;
+  ``apply_step_action``, and postal's ``hand_over_by_post``, ``record_result_back_at_desk``) load
+  and act; the consumer saves what they return together with the consumed position;
 * **commands** from HTTP (``act_on_step``, ``apologise``, ``supplement``, ``pay``,
   ``hand_over``, ``stop``) load, check who may act (before any state), act and save, and are
   re-applied on a lost version race (:func:`services.eventstore.retry_on_conflict`).
@@ -300,6 +300,26 @@ class RoutingApplication(CalendarKeeping, TrackingApplication):
         dossier = self.dossier(code)
         dossier.decide_withdrawal(reason, at)
         return self._checked(dossier, trace)
+
+    # -- reactions to postal --------------------------------------------------------------
+    def hand_over_by_post(self, code: str, *, partner_id: str, tracking_number: str, at: datetime,
+                          trace: Trace = Trace()) -> RoutedDossier | None:
+        """The carrier delivered the result (status 9 → 10 by post, by ``postal:<partner_id>``);
+        None when the result was handed over already (a repeat)."""
+        dossier = self.dossier(code)
+        if dossier.national_status == NationalStatus.RESULT_RETURNED:
+            return None
+        dossier.hand_over(f"postal:{partner_id}", at, via="post", tracking_number=tracking_number)
+        return self._checked(dossier, trace)
+
+    def record_result_back_at_desk(self, code: str, *, agency_id: str, partner_id: str, tracking_number: str,
+                                   attempts: int, at: datetime, trace: Trace = Trace()) -> RoutedDossier | None:
+        """The carrier brought the undelivered result back to the receiving desk (status stays 9; the
+        desk hands it over); None when this was recorded already."""
+        dossier = self.dossier(code)
+        before = dossier.version
+        dossier.record_result_back_at_desk(agency_id, partner_id, tracking_number, attempts, at)
+        return None if dossier.version == before else self._checked(dossier, trace)
 
     def apply_step_action(self, command: StepAction, trace: Trace = Trace()) -> RoutedDossier:
         """One agency action on one of its steps (not saved: the caller saves)."""

@@ -193,9 +193,10 @@ CONTRACT_OF: dict[type, Callable[[Any], Any]] = {
 """The routing-topic contract of each stored event type that leaves the service."""
 
 STAYS_INSIDE: frozenset[type] = frozenset({D.Received, D.RoutingImpossible, D.WithdrawalDeclined,
-                                           CalendarLog.Opened, ReadLog.Opened})
+                                           D.ResultBackAtDesk, CalendarLog.Opened, ReadLog.Opened})
 """Stored event types with no routing-topic contract, on purpose (``WithdrawalDeclined`` goes to
-the status topic only; ``RoutingImpossible`` is listed by ``GET /v1/routing/unroutable``)."""
+the status topic only; ``RoutingImpossible`` is listed by ``GET /v1/routing/unroutable``;
+``ResultBackAtDesk`` records postal's ``ResultReturnedToDesk``, which postal has published)."""
 
 
 def to_contract(e: Any) -> Any:
@@ -228,14 +229,26 @@ STATUS_TIME: dict[type, str] = {
 field saying when. ``ClosedAtIntake`` is absent on purpose: status 3 is intake's."""
 
 
+BY_POST = "Đã trả kết quả qua dịch vụ bưu chính công ích"
+"""The reason of status 10 when the carrier delivered the result."""
+
+
 def _status_changed(at: str) -> Callable[[Any], DossierStatusChanged]:
     return lambda e: DossierStatusChanged(
         dossier_code=e.dossier_code, national_status=e.national_status, reason=getattr(e, "reason", None),
         changed_by_agency_id=getattr(e, "agency_id", None), changed_at=getattr(e, at))
 
 
+def _handed_over(e: Any) -> DossierStatusChanged:
+    """Status 10: no reason at the desk (as always), :data:`BY_POST` when delivered by post."""
+    return DossierStatusChanged(
+        dossier_code=e.dossier_code, national_status=e.national_status,
+        reason=BY_POST if getattr(e, "via", "desk") == "post" else None, changed_at=e.handed_over_at)
+
+
 STATUS_OF: dict[type, Callable[[Any], DossierStatusChanged | DossierWithdrawalDeclined]] = {
     **{event_type: _status_changed(at) for event_type, at in STATUS_TIME.items()},
+    D.ResultHandedOver: _handed_over,
     D.WithdrawalDeclined: lambda e: DossierWithdrawalDeclined(
         dossier_code=e.dossier_code, national_status=e.national_status, reason=e.reason, declined_at=e.declined_at),
 }

@@ -1,4 +1,4 @@
-"""How routing reacts to intake's events and to stream-integrated agencies' replies.
+"""How routing reacts to intake's events, to stream-integrated agencies' replies and to postal's events.
 
 Handlers run on the event-store threads; what they return is saved with the consumed
 position in one transaction.  A repeated event changes nothing.  :data:`HANDLERS` is keyed by
@@ -8,6 +8,11 @@ contract on the wrong topic, is dead-lettered with the reason (none is ignored s
 Status ownership (docs/STATUS.md): a refusal at intake closes routing's record without a
 status (3 is intake's); a withdrawal request is decided here (7, or declined with the status
 kept); the legacy ``DossierWithdrawn`` is read as a request.
+
+Postal (bưu chính công ích): a result delivered by post is the hand-over (status 9 → 10, by
+``postal:<partner id>``); a result the carrier brought back is recorded on the dossier (the status
+stays 9, the desk hands it over). Either again changes nothing; a dossier not awaiting its hand-over
+is dead-lettered with the reason. Every other postal contract is listed and passed by on purpose.
 
 A reply (``AgencyActed``) is accepted only from the reply topic of the agency it names, only
 for a step of a stream-integrated agency, and only when ``acted_at`` is not before the step
@@ -41,6 +46,16 @@ from shared_events import (
     DossierWithdrawn,
 )
 from shared_events.contracts.documents import DossierContentRead
+from shared_events.contracts.postal import (
+    PickupHandedToAgency,
+    PostalDeliveryFailed,
+    PostalFeeCollected,
+    ResultDeliveredByPost,
+    ResultReturnedToDesk,
+    ShipmentOrdered,
+    ShipmentOrderRefused,
+    ShipmentStatusChanged,
+)
 from shared_events.contracts.routing import AgencyActed
 
 
@@ -121,7 +136,39 @@ def _read_elsewhere(app: RoutingApplication, c: DossierContentRead, m: Message, 
     return None
 
 
-INTAKE, REPLIES = "intake", "replies"
+def _delivered_by_post(app: RoutingApplication, c: ResultDeliveredByPost, m: Message,
+                       _: ReplyPolicy) -> RoutedDossier | None:
+    return app.hand_over_by_post(c.dossier_code, partner_id=c.partner_id, tracking_number=c.tracking_number,
+                                 at=c.delivered_at, trace=m.trace)
+
+
+def _returned_to_desk(app: RoutingApplication, c: ResultReturnedToDesk, m: Message,
+                      _: ReplyPolicy) -> RoutedDossier | None:
+    return app.record_result_back_at_desk(c.dossier_code, agency_id=c.agency_id, partner_id=c.partner_id,
+                                          tracking_number=c.tracking_number, attempts=c.attempts,
+                                          at=c.returned_at, trace=m.trace)
+
+
+def _carrier_progress(app: RoutingApplication, c: Any, m: Message, _: ReplyPolicy) -> None:
+    """An order at the carrier, an order it refused, a shipment's status, a failed delivery attempt:
+    postal's own record of the carrier (notify tells the applicant, the audit ledger keeps it);
+    routing learns the outcome from ``ResultDeliveredByPost`` or ``ResultReturnedToDesk``."""
+    return None
+
+
+def _pickup_at_desk(app: RoutingApplication, c: PickupHandedToAgency, m: Message, _: ReplyPolicy) -> None:
+    """The papers collected at home reached the desk: intake records it; routing starts from intake's
+    acceptance."""
+    return None
+
+
+def _fee_collected(app: RoutingApplication, c: PostalFeeCollected, m: Message, _: ReplyPolicy) -> None:
+    """Fee and postage the carrier collected for the receiving agency: for the agency's accounts and
+    the audit ledger (an agency's payment request is settled at the desk, ``POST …/payment``)."""
+    return None
+
+
+INTAKE, REPLIES, POSTAL = "intake", "replies", "postal"
 
 HANDLERS: dict[type, tuple[str, Reaction]] = {
     DossierSubmitted: (INTAKE, _submitted),
@@ -131,23 +178,34 @@ HANDLERS: dict[type, tuple[str, Reaction]] = {
     DossierWithdrawn: (INTAKE, _legacy_withdrawn),
     DossierContentRead: (INTAKE, _read_elsewhere),
     AgencyActed: (REPLIES, _agency_acted),
+    ResultDeliveredByPost: (POSTAL, _delivered_by_post),
+    ResultReturnedToDesk: (POSTAL, _returned_to_desk),
+    ShipmentOrdered: (POSTAL, _carrier_progress),
+    ShipmentOrderRefused: (POSTAL, _carrier_progress),
+    ShipmentStatusChanged: (POSTAL, _carrier_progress),
+    PostalDeliveryFailed: (POSTAL, _carrier_progress),
+    PickupHandedToAgency: (POSTAL, _pickup_at_desk),
+    PostalFeeCollected: (POSTAL, _fee_collected),
 }
 """Contract type → (the kind of topic it is accepted from, its reaction). Every other contract
 — routing's own events, status changes, anything new — is dead-lettered, not dropped. Intake's
-reads (``DossierContentRead``) are listed to be passed by on purpose: they ride on intake's stream
-for the audit ledger."""
+reads (``DossierContentRead``) and the postal contracts other than a delivery and a return to the
+desk are listed to be passed by on purpose (each reaction's docstring says who reads them)."""
 
 
 class Reactions:
     """The consumer's handler: ``reactions(app, contract, envelope, topic)`` → dossiers to save."""
 
-    def __init__(self, *, intake_topic: str, policy: ReplyPolicy) -> None:
+    def __init__(self, *, intake_topic: str, postal_topic: str, policy: ReplyPolicy) -> None:
         self._intake_topic = intake_topic
+        self._postal_topic = postal_topic
         self._policy = policy
 
     def kind_of(self, topic: str) -> str | None:
         if topic == self._intake_topic:
             return INTAKE
+        if topic == self._postal_topic:
+            return POSTAL
         return REPLIES if self._policy.agency_of_reply_topic(topic) is not None else None
 
     def __call__(self, app: RoutingApplication, contract: Any, envelope: CloudEvent, topic: str) -> list[Any]:

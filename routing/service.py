@@ -128,7 +128,7 @@ async def relay_main(stop: asyncio.Event, settings: RoutingSettings | None = Non
 
 
 async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = None) -> None:
-    """Apply intake's events and the stream-integrated agencies' replies until stopped."""
+    """Apply intake's events, postal's and the stream-integrated agencies' replies until stopped."""
     settings = settings or RoutingSettings()
     config = settings
 
@@ -142,8 +142,9 @@ async def consumer_main(stop: asyncio.Event, settings: RoutingSettings | None = 
             policy = ReplyPolicy(agency_of_reply_topic=reply_topics.get, clock=clock_from(config.clock_file),
                                  max_skew=timedelta(seconds=config.reply_clock_skew_seconds),
                                  uploaders_of=ClientRegistry.load(config.auth_clients_file).of_agency)
-            return Subscription(topics=[config.intake_topic, *reply_topics],
-                                handler=Reactions(intake_topic=config.intake_topic, policy=policy))
+            return Subscription(topics=[config.intake_topic, config.postal_topic, *reply_topics],
+                                handler=Reactions(intake_topic=config.intake_topic, postal_topic=config.postal_topic,
+                                                  policy=policy))
 
         await consumer_worker(stop, settings, open_store, name="routing-consumer",
                               group_id=settings.consumer_group, subscribe=subscribe)

@@ -9,6 +9,7 @@ from shared_events.topics import (
     AGENCY_TOPIC_PREFIX,
     DOSSIER_STATUS,
     INTAKE_DOSSIER_EVENTS,
+    POSTAL_EVENTS,
     ROUTING_DOSSIER_EVENTS,
     agency_inbox_topic,
     agency_reply_topic,
@@ -28,6 +29,7 @@ class RoutingSettings(ServiceSettings, DocumentSettings):
     intake_topic: str = INTAKE_DOSSIER_EVENTS
     events_topic: str = ROUTING_DOSSIER_EVENTS
     status_topic: str = DOSSIER_STATUS
+    postal_topic: str = POSTAL_EVENTS
     agency_inbox_prefix: str = AGENCY_TOPIC_PREFIX
     consumer_group: str = "routing"
     due_soon_hours: float = Field(default=4.0, gt=0, description="working hours before the due time")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,8 +99,29 @@ class StepView(BaseModel):
     due_changes: list[DueChange] = []
 
 
+class HandoverView(BaseModel):
+    """How the result reached the applicant (status 10): at the desk, or delivered by post
+    (``by`` is then ``postal:<partner id>``, with the carrier's tracking number)."""
+
+    via: Literal["desk", "post"]
+    by: str
+    at: datetime
+    tracking_number: str | None = None
+
+
+class ResultBackAtDeskView(BaseModel):
+    """The carrier could not deliver the result and brought it back to the receiving desk, after
+    ``attempts`` attempts; the desk hands it over (``POST …/handover``)."""
+
+    at: datetime
+    attempts: int
+    partner_id: str
+    tracking_number: str
+
+
 class RoutedDossierView(BaseModel):
-    """The dossier's route: status, appointment date(s), and every step."""
+    """The dossier's route: status, appointment date(s), every step, and how its result was handed
+    over or came back to the desk."""
 
     code: str
     procedure_code: str
@@ -113,6 +134,9 @@ class RoutedDossierView(BaseModel):
     new_appointment_at: datetime | None
     appointment_changes: list[AppointmentChange] = []
     steps: list[StepView]
+    handover: HandoverView | None = None
+    result_back_at_desk_at: datetime | None = None
+    result_back_at_desk: ResultBackAtDeskView | None = None
 
 
 class ControlSheetRow(BaseModel):
@@ -154,7 +178,23 @@ class UnroutableDossier(BaseModel):
     national_status: int
 
 
+def _handover(dossier: RoutedDossier) -> HandoverView | None:
+    if dossier.handed_over_at is None or dossier.handed_over_by is None:
+        return None
+    return HandoverView(via="post" if dossier.handed_over_via == "post" else "desk", by=dossier.handed_over_by,
+                        at=dossier.handed_over_at, tracking_number=dossier.handed_over_tracking_number)
+
+
+def _back_at_desk(dossier: RoutedDossier) -> ResultBackAtDeskView | None:
+    back = dossier.result_back_at_desk
+    if back is None:
+        return None
+    return ResultBackAtDeskView(at=back["returned_at"], attempts=back["attempts"], partner_id=back["partner_id"],
+                                tracking_number=back["tracking_number"])
+
+
 def to_view(dossier: RoutedDossier) -> RoutedDossierView:
+    back = _back_at_desk(dossier)
     return RoutedDossierView(
         code=dossier.code, procedure_code=dossier.procedure_code, route_version=dossier.route_version,
         national_status=dossier.national_status, received_at=dossier.received_at,
@@ -165,7 +205,9 @@ def to_view(dossier: RoutedDossier) -> RoutedDossierView:
                         state=s.state, opening=s.openings, opened_at=s.opened_at, due_at=s.due_at,
                         completed_at=s.completed_at, timeliness=s.timeliness, overdue=s.overdue_raised,
                         due_changes=[DueChange(**c) for c in s.due_changes])
-               for s in dossier.steps.values()])
+               for s in dossier.steps.values()],
+        handover=_handover(dossier), result_back_at_desk_at=None if back is None else back.at,
+        result_back_at_desk=back)
 
 
 _ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})

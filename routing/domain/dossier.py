@@ -8,7 +8,8 @@ every event that changes the national status carries the new ``national_status``
 Events: ``Received``, ``RouteAssigned``, ``StepOpened``, ``StepClaimed``, ``StepCompleted``,
 ``ResultReady``, ``SupplementRequested``, ``SupplementProvided``, ``PaymentRequested``,
 ``PaymentReceived``, ``StepRefused``, ``StepSentBack``, ``Withdrawn``, ``Stopped``,
-``StepDueSoon``, ``StepOverdue``, ``ApologyIssued``, ``ResultHandedOver``, ``RoutingImpossible``
+``StepDueSoon``, ``StepOverdue``, ``ApologyIssued``, ``ResultHandedOver`` (at the desk or by post),
+``ResultBackAtDesk`` (the carrier could not deliver it and brought it back), ``RoutingImpossible``
 (no route or agency could be found: recorded with the reason, the status unchanged),
 ``ClosedAtIntake`` (intake refused it: status 3, intake's own) and ``WithdrawalDeclined``.
 """
@@ -33,6 +34,7 @@ from routing.domain.errors import (
     InvalidCommandError,
     StepStateError,
     UnknownStepError,
+    WrongAgencyError,
 )
 from routing.domain.guards import (
     active_step,
@@ -66,12 +68,16 @@ from shared_events.contracts.values import TERMINAL_STATUSES, NationalStatus
 
 ROUTING_NAMESPACE = uuid5(NAMESPACE_URL, "https://lienthong.gov.vn/routed-dossiers")
 
+HANDOVER_WAYS = frozenset({"desk", "post"})
+"""How a result reaches the applicant: at the receiving desk, or delivered by the public postal service."""
+
 
 class RoutedDossier(Aggregate):
     """One dossier (hồ sơ) moving between agencies along its route (liên thông).
 
     Lifecycle: received (status 1 or 2) → ``start`` (4) → steps open, are claimed and completed,
-    parallel branches together → ``ResultReady`` (9) → ``hand_over`` (10). Supplement and payment
+    parallel branches together → ``ResultReady`` (9) → ``hand_over`` (10: at the desk, or delivered
+    by post; a result the carrier could not deliver is back at the desk first). Supplement and payment
     requests pause the clock (5, 6); a refusal or ``stop`` ends it (8), ``withdraw`` too (7).
     """
 
@@ -115,6 +121,7 @@ class RoutedDossier(Aggregate):
         StepOverdue: ClassVar[type[Any]]
         ApologyIssued: ClassVar[type[Any]]
         ResultHandedOver: ClassVar[type[Any]]
+        ResultBackAtDesk: ClassVar[type[Any]]
         RoutingImpossible: ClassVar[type[Any]]
         ClosedAtIntake: ClassVar[type[Any]]
         WithdrawalDeclined: ClassVar[type[Any]]
@@ -173,6 +180,11 @@ class RoutedDossier(Aggregate):
         self.result_ready_at: datetime | None = None
         self.handed_over_at: datetime | None = None
         self.handed_over_by: str | None = None
+        self.handed_over_via: str | None = None
+        self.handed_over_tracking_number: str | None = None
+        self.result_back_at_desk: dict[str, Any] | None = None
+        """``{agency_id, partner_id, tracking_number, attempts, returned_at}`` once the carrier brought the
+        result it could not deliver back to the receiving desk."""
         self.unroutable_reason: str | None = None
         self.unroutable_at: datetime | None = None
 
@@ -669,8 +681,10 @@ class RoutedDossier(Aggregate):
 
     # --- result ---------------------------------------------------------------------------------
 
-    def hand_over(self, by: str, at: datetime) -> None:
-        """Return the result at the desk (status 9 → 10)."""
+    def hand_over(self, by: str, at: datetime, *, via: str = "desk", tracking_number: str | None = None) -> None:
+        """Return the result (status 9 → 10): at the desk, or ``via="post"`` delivered to the applicant
+        by the carrier (trả kết quả qua dịch vụ bưu chính công ích) under ``tracking_number`` — only when
+        the applicant asked for the result by post."""
         require_not_closed(self)
         require_aware(at, "at")
         if self.national_status != NationalStatus.DONE_AWAITING_HANDOVER:
@@ -678,15 +692,53 @@ class RoutedDossier(Aggregate):
                 f"hồ sơ {self.code} has no result ready to hand over (status {self.national_status})"
             )
         require_text(by, "by")
+        if via not in HANDOVER_WAYS:
+            raise InvalidCommandError(f"a result is handed over at the desk or by post, not {via!r}")
+        if via == "post":
+            require_text(tracking_number, "tracking_number")
+            if self.result_delivery_method != "post":
+                raise StepStateError(f"the applicant of hồ sơ {self.code} asked for the result at the desk")
         self._result_handed_over(dossier_code=self.code, handed_over_by=by, handed_over_at=at,
-                                 national_status=NationalStatus.RESULT_RETURNED)
+                                 national_status=NationalStatus.RESULT_RETURNED, via=via,
+                                 tracking_number=tracking_number)
 
     @event("ResultHandedOver")
     def _result_handed_over(
-        self, dossier_code: str, handed_over_by: str, handed_over_at: datetime, national_status: int
+        self, dossier_code: str, handed_over_by: str, handed_over_at: datetime, national_status: int,
+        via: str = "desk", tracking_number: str | None = None,
     ) -> None:
+        """``via`` and ``tracking_number`` default to the desk: a hand-over stored before results went
+        by post loads unchanged."""
         self.handed_over_by, self.handed_over_at = handed_over_by, handed_over_at
+        self.handed_over_via, self.handed_over_tracking_number = via, tracking_number
         self.national_status = national_status
+
+    def record_result_back_at_desk(self, agency_id: str, partner_id: str, tracking_number: str, attempts: int,
+                                   at: datetime) -> None:
+        """The carrier could not deliver the result and brought it back to the receiving desk after
+        ``attempts`` attempts: the status stays 9 and the applicant collects it there (``hand_over``).
+        The same parcel reported again records nothing."""
+        if self.result_back_at_desk is not None and self.result_back_at_desk["tracking_number"] == tracking_number:
+            return
+        require_not_closed(self)
+        require_aware(at, "at")
+        if self.national_status != NationalStatus.DONE_AWAITING_HANDOVER:
+            raise StepStateError(f"hồ sơ {self.code} has no result awaiting hand-over (status {self.national_status})")
+        if agency_id != self.receiving_agency_id:
+            raise WrongAgencyError(f"hồ sơ {self.code} is received by {self.receiving_agency_id}, not by {agency_id}")
+        require_text(partner_id, "partner_id")
+        require_text(tracking_number, "tracking_number")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise InvalidCommandError(f"attempts must be a whole number from 1, got {attempts!r}")
+        self._result_back_at_desk(dossier_code=self.code, agency_id=agency_id, partner_id=partner_id,
+                                  tracking_number=tracking_number, attempts=attempts, returned_at=at)
+
+    @event("ResultBackAtDesk")
+    def _result_back_at_desk(self, dossier_code: str, agency_id: str, partner_id: str, tracking_number: str,
+                             attempts: int, returned_at: datetime) -> None:
+        self.result_back_at_desk = {"agency_id": agency_id, "partner_id": partner_id,
+                                    "tracking_number": tracking_number, "attempts": attempts,
+                                    "returned_at": returned_at}
 
     # --- bookkeeping ----------------------------------------------------------------------------
 

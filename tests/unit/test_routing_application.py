@@ -48,6 +48,7 @@ from tests.support.builders import (
 )
 
 INTAKE_TOPIC = "intake-events"
+POSTAL_TOPIC = "postal-events"
 PREFIX = "agency."
 
 
@@ -225,7 +226,7 @@ def test_every_stored_event_type_either_has_a_contract_or_stays_inside_on_purpos
 def reactions(now: datetime) -> Reactions:
     settings = RoutingSettings(agency_inbox_prefix=PREFIX)
     topics = {settings.agency_reply_topic(a): a for a in (POLICE, SOCIAL_INSURANCE, CIVIL_STATUS)}
-    return Reactions(intake_topic=INTAKE_TOPIC, policy=ReplyPolicy(
+    return Reactions(intake_topic=INTAKE_TOPIC, postal_topic=POSTAL_TOPIC, policy=ReplyPolicy(
         agency_of_reply_topic=topics.get, clock=FakeClock(now), max_skew=timedelta(minutes=5)))
 
 

@@ -15,7 +15,7 @@ EVENT_NAMES = {
     "Received", "RouteAssigned", "StepOpened", "StepClaimed", "StepCompleted", "ResultReady",
     "SupplementRequested", "SupplementProvided", "PaymentRequested", "PaymentReceived", "StepRefused",
     "StepSentBack", "Withdrawn", "Stopped", "StepDueSoon", "StepOverdue", "ApologyIssued", "ResultHandedOver",
-    "RoutingImpossible", "ClosedAtIntake", "WithdrawalDeclined", "DueTimesRecomputed",
+    "RoutingImpossible", "ClosedAtIntake", "WithdrawalDeclined", "DueTimesRecomputed", "ResultBackAtDesk",
 }
 
 

@@ -117,6 +117,15 @@ def ended_dossiers() -> list[RoutedDossier]:
     return [sent_back, refused, withdrawn, stopped, at_intake, declined, unroutable]
 
 
+def a_copy_brought_back_to_the_desk_by_the_carrier() -> RoutedDossier:
+    """A copy the carrier could not deliver: back at the desk, then handed over there."""
+    dossier, route = started("2.000635", vn(7, 7, 9))
+    complete(dossier, route, "issue_copy", vn(7, 7, 10))
+    dossier.record_result_back_at_desk(dossier.receiving_agency_id, "vnpost", "EB000000001VN", 3, vn(7, 9, 16))
+    dossier.hand_over("desk-1", vn(7, 10, 9))
+    return dossier
+
+
 def a_day_off_that_moved_open_steps() -> list[Any]:
     """An operator's day off, and a dossier whose open steps (one a stream agency's) it moved."""
     dossier, route = started("1.001193", vn(7, 7, 9))
@@ -139,7 +148,7 @@ def a_read_of_a_step_view() -> list[Any]:
 
 def every_event() -> list[Any]:
     dossiers = [a_birth_registration_from_receipt_to_handover(), a_land_transfer_that_was_paid_for(),
-                *ended_dossiers()]
+                a_copy_brought_back_to_the_desk_by_the_carrier(), *ended_dossiers()]
     return ([event for dossier in dossiers for event in dossier.pending_events] + a_day_off_that_moved_open_steps()
             + a_read_of_a_step_view())
 

@@ -14,7 +14,7 @@ import pytest
 
 from routing.application import Actor, RoutingApplication, StepAction, Trace
 from routing.domain import RoutedDossier
-from routing.reactions import HANDLERS, INTAKE, REPLIES, Reactions, ReplyPolicy
+from routing.reactions import HANDLERS, INTAKE, POSTAL, REPLIES, Reactions, ReplyPolicy
 from routing.settings import RoutingSettings
 from services.consumer import UnprocessableMessage
 from shared_events import (
@@ -34,6 +34,7 @@ from tests.random_refs import random_agency_id, random_citizen_id, random_name, 
 from tests.support.builders import CIVIL_STATUS, LOCALITY, POLICE, SOCIAL_INSURANCE, a_document, vn
 
 INTAKE_TOPIC = f"intake-{uuid.uuid4().hex[:8]}"
+POSTAL_TOPIC = f"postal-{uuid.uuid4().hex[:8]}"
 PREFIX = "agency."
 NOW = vn(7, 7, 15)
 
@@ -51,7 +52,7 @@ def application() -> RoutingApplication:
 def reactions() -> Reactions:
     settings = RoutingSettings(agency_inbox_prefix=PREFIX)
     topics = {settings.agency_reply_topic(a): a for a in (POLICE, SOCIAL_INSURANCE, CIVIL_STATUS)}
-    return Reactions(intake_topic=INTAKE_TOPIC, policy=ReplyPolicy(
+    return Reactions(intake_topic=INTAKE_TOPIC, postal_topic=POSTAL_TOPIC, policy=ReplyPolicy(
         agency_of_reply_topic=topics.get, clock=FakeClock(), max_skew=timedelta(minutes=5)))
 
 
@@ -214,22 +215,28 @@ def a_contract_of(contract_type: type, code: str) -> Any:
         DossierContentRead: lambda: example(DossierContentRead, dossier_code=code, reader_party="desk",
                                             purpose="dossier", via="rest", step_key=None),
     }
-    return examples[contract_type]()
+    make = examples.get(contract_type)
+    return make() if make is not None else example(contract_type, dossier_code=code)
 
 
-@pytest.mark.parametrize("contract_type", list(HANDLERS), ids=[t.__name__ for t in HANDLERS])
-def test_every_handled_contract_is_dead_lettered_on_a_topic_of_the_other_kind(contract_type: type) -> None:
-    kind, _ = HANDLERS[contract_type]
-    wrong_topic = reply_topic(POLICE) if kind == INTAKE else INTAKE_TOPIC
+TOPIC_OF_KIND = {INTAKE: INTAKE_TOPIC, REPLIES: reply_topic(POLICE), POSTAL: POSTAL_TOPIC}
+
+WRONG_TOPICS = [(contract_type, kind) for contract_type, (accepted_on, _) in HANDLERS.items()
+                for kind in TOPIC_OF_KIND if kind != accepted_on]
+
+
+@pytest.mark.parametrize(("contract_type", "kind"), WRONG_TOPICS,
+                         ids=[f"{t.__name__} on {kind}" for t, kind in WRONG_TOPICS])
+def test_every_handled_contract_is_dead_lettered_on_a_topic_of_another_kind(contract_type: type, kind: str) -> None:
     contract = a_contract_of(contract_type, a_code())
 
     with pytest.raises(UnprocessableMessage, match="is not accepted on"):
-        react(contract, wrong_topic)
+        react(contract, TOPIC_OF_KIND[kind])
 
 
-def test_a_topic_that_is_neither_intakes_nor_a_reply_topic_accepts_nothing() -> None:
+def test_a_topic_that_is_neither_intakes_postals_nor_a_reply_topic_accepts_nothing() -> None:
     assert reactions().kind_of(f"other-{uuid.uuid4().hex[:6]}") is None
-    assert {kind for kind, _ in HANDLERS.values()} == {INTAKE, REPLIES}
+    assert {kind for kind, _ in HANDLERS.values()} == {INTAKE, REPLIES, POSTAL}
     with pytest.raises(UnprocessableMessage, match="is not accepted on"):
         react(submitted(a_code()), "lienthong.routing.dossier-events")
 
