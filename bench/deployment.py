@@ -187,7 +187,7 @@ class BenchSystem(BenchIntake):
         # The agency inbox and reply topics are created here (one partition, as routing-relay would create
         # them) so that they exist before the tail starts and are deleted with the rest.
         return {self.events_topic: PARTITIONS, self.status_topic: PARTITIONS, self.routing_topic: PARTITIONS,
-                self.dead_letter_topic: 1, self.baseline_topic: PARTITIONS,
+                self.postal_topic: PARTITIONS, self.dead_letter_topic: 1, self.baseline_topic: PARTITIONS,
                 **{self.agency_inbox_topic(a): 1 for a in self.stream_agency_ids},
                 **{self.agency_reply_topic(a): 1 for a in self.stream_agency_ids}}
 

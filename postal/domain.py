@@ -143,7 +143,7 @@ class PostalDossier(Aggregate):
         state = self.legs[leg]
         called_off = state["state"] == "cancelled"
         state.update(order_id=order_id, tracking_number=tracking_number, last_news_at=placed_at, state="open",
-                     status="created", status_at=placed_at, pending=None)
+                     status="created", status_at=None, pending=None)  # the carrier's own "created" is applied
         if called_off:  # cancelled while the order was on its way to the carrier: cancel it there
             state["pending"] = {"action": "cancel", "key": idempotency_key(dossier_code, leg, "cancel")}
 
@@ -191,6 +191,8 @@ class PostalDossier(Aggregate):
     def _moves_forward(state: dict[str, Any], status: str, attempt: int, status_at: datetime) -> bool:
         if state["state"] != "open" or state["status"] in FINAL_STATUSES:
             return False
+        if state["status_at"] is None:  # ordered, no status reported yet: anything the carrier says moves it
+            return True
         return order_key(status, attempt, status_at) > order_key(state["status"], state["attempt"], state["status_at"])
 
     @event("StatusReported")

@@ -154,8 +154,8 @@ class PostalQueries:
         return await self._pool.fetch(
             f"SELECT dossier_code, leg, partner_id, order_id FROM {self._shipments} "
             f"WHERE state = 'open' AND order_id IS NOT NULL "
-            f"AND last_news_at < $1 - make_interval(secs => $2) "
-            f"AND (checked_at IS NULL OR checked_at < $1 - make_interval(secs => $2)) "
+            f"AND last_news_at < $1::timestamptz - make_interval(secs => $2) "
+            f"AND (checked_at IS NULL OR checked_at < $1::timestamptz - make_interval(secs => $2)) "
             f"ORDER BY last_news_at LIMIT $3", now, quiet_seconds, limit)
 
     async def mark_checked(self, code: str, leg: str, at: datetime) -> None:

@@ -9,6 +9,8 @@ and one database, without one deployment seeing another's data:
   as the store's own :class:`~services.documents.s3.S3Settings`), consumer groups ``<service>-<label>-<suffix>``;
 * the credentials are a fresh client list (secrets random, stored only as SHA-256) signed
   with a random key, and download links are signed with a random secret;
+* the carrier simulator (``postal-sim``) and postal share a fresh pair of credentials: a random OAuth2
+  client secret, webhook secret and Ed25519 key, written to a partners file of the deployment's own;
 * the HTTP ports are free ones on 127.0.0.1;
 * each service runs as ``python -m services.cli run <name>`` in a session of its own, its
   output in ``<work_dir>/<name>.log``, stopped by PID.
@@ -39,6 +41,7 @@ from shared_events.topics import (
     DOSSIER_STATUS,
     INTAKE_DOSSIER_EVENTS,
     NAMESPACE,
+    POSTAL_EVENTS,
     ROUTING_DOSSIER_EVENTS,
     agency_inbox_topic,
     agency_reply_topic,
@@ -121,6 +124,30 @@ class ServiceProcess:
                 self.kill()
 
 
+PARTNER_ID = "vnpost"
+"""The carrier partner of every sandbox: its simulator process, ``postal-sim``."""
+
+
+@dataclass(frozen=True)
+class CarrierCredentials:
+    """What postal and the carrier simulator of one deployment share: postal's client secret at the
+    carrier, the webhook secret (``v1``) and the Ed25519 key pair (``v1a``)."""
+
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+    signing_key: str
+    public_key: str
+
+    @classmethod
+    def random(cls) -> CarrierCredentials:
+        from postal.webhooks import new_key_pair, new_secret
+
+        signing_key, public_key = new_key_pair()
+        return cls(client_id=f"lienthong-{secrets.token_hex(4)}", client_secret=secrets.token_urlsafe(32),
+                   webhook_secret=new_secret(), signing_key=signing_key, public_key=public_key)
+
+
 @dataclass
 class Sandbox:
     """The names, credentials, environment and processes of one isolated deployment."""
@@ -142,6 +169,13 @@ class Sandbox:
     documents_settings: dict[str, str] = field(default_factory=dict)
     """More ``DOCUMENTS_*`` settings for both services, e.g. ``{"MAX_DOCUMENT_BYTES": "100000"}``."""
     link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    postal_port: int = field(default_factory=free_port)
+    carrier_port: int = field(default_factory=free_port)
+    carrier: CarrierCredentials = field(default_factory=lambda: CarrierCredentials.random())
+    carrier_settings: dict[str, str] = field(default_factory=dict)
+    """More ``POSTAL_SIM_*`` settings of the carrier simulator (without the prefix), e.g. ``{"STEP_SECONDS": "1"}``."""
+    postal_settings: dict[str, str] = field(default_factory=dict)
+    """More ``POSTAL_*`` settings of postal's processes (without the prefix)."""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     # --- names ---------------------------------------------------------------------
@@ -168,6 +202,10 @@ class Sandbox:
         return self.topic(ROUTING_DOSSIER_EVENTS)
 
     @property
+    def postal_topic(self) -> str:
+        return self.topic(POSTAL_EVENTS)
+
+    @property
     def agency_inbox_prefix(self) -> str:
         return self.topic(AGENCY_TOPIC_PREFIX)
 
@@ -185,6 +223,10 @@ class Sandbox:
     @property
     def routing_schema(self) -> str:
         return f"routing_{self.label}_{self.suffix}"
+
+    @property
+    def postal_schema(self) -> str:
+        return f"postal_{self.label}_{self.suffix}"
 
     @property
     def documents_schema(self) -> str:
@@ -222,6 +264,10 @@ class Sandbox:
         return f"routing-{self.label}-{self.suffix}"
 
     @property
+    def postal_group(self) -> str:
+        return f"postal-{self.label}-{self.suffix}"
+
+    @property
     def base_url(self) -> str:
         """Intake's."""
         return f"http://127.0.0.1:{self.port}"
@@ -231,8 +277,26 @@ class Sandbox:
         return f"http://127.0.0.1:{self.routing_port}"
 
     @property
+    def postal_url(self) -> str:
+        return f"http://127.0.0.1:{self.postal_port}"
+
+    @property
+    def carrier_url(self) -> str:
+        """The carrier simulator's."""
+        return f"http://127.0.0.1:{self.carrier_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the carrier posts its status webhooks."""
+        return f"{self.postal_url}/v1/postal/webhooks/{PARTNER_ID}"
+
+    @property
     def clients_file(self) -> Path:
         return self.work_dir / f"clients-{self.suffix}.yaml"
+
+    @property
+    def partners_file(self) -> Path:
+        return self.work_dir / f"partners-{self.suffix}.yaml"
 
     # --- configuration -------------------------------------------------------------
 
@@ -240,11 +304,25 @@ class Sandbox:
         """The client list's entries; a subclass says who may call."""
         return []
 
+    def partner_client_ids(self) -> list[str]:
+        """The clients (of :meth:`clients`) that act for the carrier partner; a subclass says which."""
+        return []
+
+    def partners(self) -> dict[str, object]:
+        """postal's partners file: the simulator, with this deployment's credentials."""
+        c = self.carrier
+        return {"partners": [{
+            "partner_id": PARTNER_ID, "name": "Bưu chính công ích (mô phỏng)", "base_url": self.carrier_url,
+            "client_id": c.client_id, "client_secret": c.client_secret, "webhook_secrets": [c.webhook_secret],
+            "webhook_public_keys": [c.public_key], "api_client_ids": self.partner_client_ids()}]}
+
     def environment(self) -> dict[str, str]:
-        """Writes the client list; returns the ``INTAKE_*`` and ``ROUTING_*`` variables."""
+        """Writes the client list and the partners file; returns the ``INTAKE_*``, ``ROUTING_*``,
+        ``POSTAL_*`` and ``POSTAL_SIM_*`` variables."""
         self.clients_file.parent.mkdir(parents=True, exist_ok=True)
-        self.clients_file.write_text(yaml.safe_dump({"clients": self.clients()}), encoding="utf-8")
-        self.clients_file.chmod(0o600)
+        for path, content in ((self.clients_file, {"clients": self.clients()}), (self.partners_file, self.partners())):
+            path.write_text(yaml.safe_dump(content, allow_unicode=True), encoding="utf-8")
+            path.chmod(0o600)
         common = {
             "ENVIRONMENT": "test",
             "AUTH_SIGNING_KEY": self.signing_key,
@@ -259,15 +337,34 @@ class Sandbox:
         if self.clock_file is not None:
             common["CLOCK_FILE"] = str(self.clock_file)
         intake = {**common, "DATABASE_SCHEMA": self.intake_schema, "EVENTS_TOPIC": self.events_topic,
-                  "CONSUMER_GROUP": self.intake_group, "HTTP_PORT": str(self.port)}
+                  "CONSUMER_GROUP": self.intake_group, "HTTP_PORT": str(self.port), "POSTAL_TOPIC": self.postal_topic}
         routing = {**common, "DATABASE_SCHEMA": self.routing_schema, "INTAKE_TOPIC": self.events_topic,
                    "EVENTS_TOPIC": self.routing_topic, "AGENCY_INBOX_PREFIX": self.agency_inbox_prefix,
                    "CONSUMER_GROUP": self.routing_group, "HTTP_PORT": str(self.routing_port),
-                   "PUBLIC_BASE_URL": self.routing_url}
+                   "PUBLIC_BASE_URL": self.routing_url, "POSTAL_TOPIC": self.postal_topic}
         if self.timer_interval_seconds is not None:
             routing["TIMER_INTERVAL_SECONDS"] = str(self.timer_interval_seconds)
+        postal = {k: v for k, v in common.items() if not k.startswith("DOCUMENTS_")}
+        postal.update({"DATABASE_SCHEMA": self.postal_schema, "EVENTS_TOPIC": self.postal_topic,
+                       "INTAKE_TOPIC": self.events_topic, "ROUTING_TOPIC": self.routing_topic,
+                       "CONSUMER_GROUP": self.postal_group, "HTTP_PORT": str(self.postal_port),
+                       "PARTNERS_FILE": str(self.partners_file), "DEFAULT_PARTNER": PARTNER_ID,
+                       # Tests wait seconds, not minutes: a failed carrier call comes back soon, the breaker
+                       # closes soon, quiet shipments are asked about soon.
+                       "ACTION_RETRY_MAX_SECONDS": "2", "CARRIER_BREAKER_RESET_SECONDS": "2",
+                       "CARRIER_TIMEOUT_SECONDS": "2", "DISPATCH_INTERVAL_SECONDS": "0.2",
+                       "RECONCILE_INTERVAL_SECONDS": "1", "QUIET_AFTER_SECONDS": "5", **self.postal_settings})
+        c = self.carrier
+        carrier = {"HTTP_PORT": str(self.carrier_port), "CLIENT_ID": c.client_id, "CLIENT_SECRET": c.client_secret,
+                   "WEBHOOK_URL": self.webhook_url, "WEBHOOK_SECRET": c.webhook_secret, "SIGNING_KEY": c.signing_key,
+                   "STEP_SECONDS": "1", "LOG_LEVEL": "WARNING",
+                   "STATE_PATH": str(self.work_dir / self.suffix / "carrier.sqlite3"), **self.carrier_settings}
+        if self.clock_file is not None:
+            carrier["CLOCK_FILE"] = str(self.clock_file)
         return {**{f"INTAKE_{k}": v for k, v in intake.items()},
-                **{f"ROUTING_{k}": v for k, v in routing.items()}}
+                **{f"ROUTING_{k}": v for k, v in routing.items()},
+                **{f"POSTAL_{k}": v for k, v in postal.items()},
+                **{f"POSTAL_SIM_{k}": v for k, v in carrier.items()}}
 
     # --- processes -----------------------------------------------------------------
 
@@ -276,7 +373,8 @@ class Sandbox:
         env = self.environment()
         for name in names:
             self.processes[name] = ServiceProcess(name, env, self.work_dir / self.suffix / f"{name}.log").start()
-        http = {name: url for name, url in (("intake", self.base_url), ("routing", self.routing_url))
+        http = {name: url for name, url in (("intake", self.base_url), ("routing", self.routing_url),
+                                            ("postal", self.postal_url), ("postal-sim", self.carrier_url))
                 if name in self.processes}
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2) as client:

@@ -58,6 +58,9 @@ class IntakeDeployment(Sandbox):
             entries.append(client_entry(self.client_id(party), kind, agency_id, roles, self.secrets[party]))
         return entries
 
+    def partner_client_ids(self) -> list[str]:
+        return [self.client_id("postal")]
+
     def token(self, party: str) -> str:
         return self.client_token(self.client_id(party), self.secrets[party])
 

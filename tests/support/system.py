@@ -46,6 +46,7 @@ from tests.support.intake import PARTIES, IntakeDeployment
 
 INTAKE_PROCESSES = ("intake", "intake-relay", "intake-consumer")
 ROUTING_PROCESSES = ("routing", "routing-relay", "routing-consumer", "routing-timer")
+POSTAL_PROCESSES = ("postal-sim", "postal", "postal-relay", "postal-consumer", "postal-dispatcher")
 
 
 @dataclass
