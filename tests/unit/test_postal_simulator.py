@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from standardwebhooks import Webhook, WebhookVerificationError
+from typer.testing import CliRunner
 
 from postal.carrier_api import PICKUP_STATUSES, RETURN_STATUSES, OrderRequest, Party, StatusWebhook
+from postal.simulator.__main__ import cli
 from postal.simulator.carrier import (
     NOBODY_HOME,
     Carrier,
@@ -371,7 +373,22 @@ def test_an_impostor_signature_does_not_verify_with_the_real_secret() -> None:
 
 def test_the_development_public_key_is_that_of_the_development_signing_key() -> None:
     assert public_key_of(DEV_SIGNING_KEY) == DEV_PUBLIC_KEY
-    assert Webhook(DEV_WEBHOOK_SECRET).sign("msg_1", START, "{}").startswith("v1,")
+
+
+def test_without_a_signing_key_a_webhook_carries_the_v1_signature_only() -> None:
+    body = '{"type":"shipment.status"}'
+
+    headers = Signer(DEV_WEBHOOK_SECRET).headers("msg_1", body)
+
+    assert headers["webhook-signature"].startswith("v1,") and " " not in headers["webhook-signature"]
+    assert Webhook(DEV_WEBHOOK_SECRET).verify(body, headers) == {"type": "shipment.status"}
+
+
+def test_the_command_line_offers_every_setting_as_an_option() -> None:
+    answer = CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+    assert answer.exit_code == 0
+    assert all(f"--{name.replace('_', '-')}" in answer.output for name in SimulatorSettings.model_fields)
 
 
 def test_settings_come_from_the_environment_and_carry_the_initial_behaviour(
