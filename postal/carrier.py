@@ -34,6 +34,7 @@ from purgatory.service._async.circuitbreaker import AsyncCircuitBreaker
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from postal.carrier_api import Order, OrderRequest, TokenAnswer
+from services.observability import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,8 @@ class CarrierClient:
             default_threshold=self.policy.breaker_threshold, default_ttl=self.policy.breaker_reset_seconds)
         self._breaker: AsyncCircuitBreaker | None = None
         self._trial_running = False
+        self._retry_log = ThrottledLog(log)
+        self._open_log = ThrottledLog(log)
         self._backoff = wait_exponential_jitter(
             multiplier=self.policy.initial_backoff_seconds, max=self.policy.max_backoff_seconds,
             jitter=self.policy.initial_backoff_seconds, min=self.policy.initial_backoff_seconds)
@@ -272,6 +275,8 @@ class CarrierClient:
                 response = await self._with_retries(method, path, headers, json_body)
                 return _order_of(response)
         except OpenedState:
+            self._open_log.warning("the carrier's circuit is open: calls fail at once",
+                                   extra={"carrier": self.partner.base_url})
             raise CarrierUnavailable("the carrier's circuit is open", circuit_open=True) from None
         finally:
             if trial:
@@ -292,7 +297,7 @@ class CarrierClient:
             stop=stop_after_attempt(self.policy.attempts),
             wait=self._wait,
             retry=retry_if_exception_type((_TransientAnswer, httpx.TransportError)),
-            before_sleep=_log_retry,
+            before_sleep=self._log_retry,
             reraise=True,
         )
         try:
@@ -309,6 +314,12 @@ class CarrierClient:
         if isinstance(exc, _TransientAnswer) and exc.retry_after is not None:
             return min(exc.retry_after, self.policy.max_retry_after_seconds)
         return float(self._backoff(state))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        self._retry_log.warning("a carrier call failed; retrying", extra={
+            "call": f"{state.args[0]} {state.args[1]}", "attempt": state.attempt_number,
+            "wait_seconds": round(state.upcoming_sleep, 3), "error": f"{type(exc).__name__}: {exc}"[:300]})
 
     async def _attempt(self, method: str, path: str, headers: dict[str, str],
                        json_body: dict[str, Any] | None) -> httpx.Response:
@@ -378,12 +389,3 @@ def _order_path(order_id: str, action: str | None = None) -> str:
         raise ValueError("an order id must not be empty")
     path = f"/v1/orders/{quote(order_id, safe='')}"
     return path if action is None else f"{path}/{action}"
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    method, path = state.args[0], state.args[1]
-    log.warning("carrier call failed; retrying", extra={
-        "call": f"{method} {path}", "attempt": state.attempt_number,
-        "wait_seconds": round(state.upcoming_sleep, 3), "error": f"{type(exc).__name__}: {exc}"[:300]})
-
