@@ -126,6 +126,7 @@ class ServiceProcess:
 
 PARTNER_ID = "vnpost"
 """The carrier partner of every sandbox: its simulator process, ``postal-sim``."""
+OTHER_PARTNER_ID = "other-carrier"
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,9 @@ class Sandbox:
     postal_port: int = field(default_factory=free_port)
     carrier_port: int = field(default_factory=free_port)
     carrier: CarrierCredentials = field(default_factory=lambda: CarrierCredentials.random())
+    other_carrier: CarrierCredentials = field(default_factory=lambda: CarrierCredentials.random())
+    """A second partner (:data:`OTHER_PARTNER_ID`) with keys of its own; it carries nothing (its API is the
+    same simulator's address): there so that one partner's signature can be tried on the other's endpoint."""
     carrier_settings: dict[str, str] = field(default_factory=dict)
     """More ``POSTAL_SIM_*`` settings of the carrier simulator (without the prefix), e.g. ``{"STEP_SECONDS": "1"}``."""
     postal_settings: dict[str, str] = field(default_factory=dict)
@@ -310,11 +314,13 @@ class Sandbox:
 
     def partners(self) -> dict[str, object]:
         """postal's partners file: the simulator, with this deployment's credentials."""
-        c = self.carrier
-        return {"partners": [{
-            "partner_id": PARTNER_ID, "name": "Bưu chính công ích (mô phỏng)", "base_url": self.carrier_url,
-            "client_id": c.client_id, "client_secret": c.client_secret, "webhook_secrets": [c.webhook_secret],
-            "webhook_public_keys": [c.public_key], "api_client_ids": self.partner_client_ids()}]}
+        def entry(partner_id: str, name: str, c: CarrierCredentials, client_ids: list[str]) -> dict[str, object]:
+            return {"partner_id": partner_id, "name": name, "base_url": self.carrier_url, "client_id": c.client_id,
+                    "client_secret": c.client_secret, "webhook_secrets": [c.webhook_secret],
+                    "webhook_public_keys": [c.public_key], "api_client_ids": client_ids}
+        return {"partners": [
+            entry(PARTNER_ID, "Bưu chính công ích (mô phỏng)", self.carrier, self.partner_client_ids()),
+            entry(OTHER_PARTNER_ID, "Đối tác khác (thử nghiệm)", self.other_carrier, [])]}
 
     def environment(self) -> dict[str, str]:
         """Writes the client list and the partners file; returns the ``INTAKE_*``, ``ROUTING_*``,

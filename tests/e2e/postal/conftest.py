@@ -15,13 +15,13 @@ from tests.support.postal import CarrierAdmin
 from tests.support.system import OwnClock, SystemDeployment
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def by_post(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SystemDeployment]:
     async with deploy_system(endpoints, tmp_path_factory.mktemp("postal"), SYSTEM_START, postal=True) as deployed:
         yield deployed
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def tokens(by_post: SystemDeployment) -> dict[str, str]:
     return by_post.tokens()
 
