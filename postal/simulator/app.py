@@ -44,7 +44,7 @@ from postal.simulator.settings import Behaviour, SimulatorSettings
 from postal.simulator.store import ShipmentStore
 from postal.simulator.webhooks_out import Signer, WebhookSender, WebhookStats
 from services.clock import clock_from
-from services.observability import configure_logging
+from services.observability import ThrottledLog, configure_logging
 from shared_events.contracts.postal import PostalLeg, ShipmentStatus
 
 log = logging.getLogger(__name__)
@@ -379,6 +379,7 @@ async def _answer_or_fail(sim: Simulator, request: Request,
 
 
 async def _tick_forever(sim: Simulator) -> None:
+    unreadable_clock = ThrottledLog(log)
     while True:
         await asyncio.sleep(TICK_SECONDS)
         if sim.behaviour.paused:
@@ -386,7 +387,8 @@ async def _tick_forever(sim: Simulator) -> None:
         try:
             await sim.advance()
         except (OSError, ValueError) as exc:  # a clock file being rewritten, or unreadable
-            log.warning("shipments not moved this tick", extra={"error": f"{type(exc).__name__}: {exc}"})
+            unreadable_clock.warning("shipments not moved: the clock cannot be read",
+                                     extra={"error": f"{type(exc).__name__}: {exc}"})
 
 
 def create_app(settings: SimulatorSettings | None = None) -> FastAPI:

@@ -186,6 +186,7 @@ class WebhookSender:
         backoff = FIRST_BACKOFF_SECONDS
         outcome = "no attempt"
         for attempt in range(1, ATTEMPTS + 1):
+            await self._wait_until_up()
             self.stats.attempts += 1
             try:
                 response = await self.client.post(self.url, content=item.body.encode(),
