@@ -113,3 +113,24 @@ async def leg_reaches(system: Any, http: httpx.AsyncClient, token: str, code: st
         row = leg_of(await shipments(system, http, token, code), leg)
         return row if row is not None and row["status"] == status else None
     return await while_time_passes(system, reached, **waiting)
+
+
+async def accept_and_complete(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], code: str) -> None:
+    """The receiving desk accepts the dossier and every agency on its route completes its step, by its own
+    integration (REST inbox or Kafka replies), until the result is ready (status 9)."""
+    from tests.support.agencies import AgencySimulator, routed_view
+
+    accepted = await http.post(f"{system.base_url}/v1/dossiers/{code}/acceptance", headers=bearer(tokens["other-desk"]))
+    assert accepted.status_code == 200, accepted.text
+    agencies, done = AgencySimulator(system, http), set()
+
+    def moved(view: dict[str, Any]) -> bool:
+        return view["national_status"] == 9 or any(s["state"] == "open" and s["key"] not in done
+                                                   for s in view["steps"])
+    while True:
+        view = await routed_view(system, http, tokens["auditor"], code, until=moved)
+        if view["national_status"] == 9:
+            return
+        for step in [s for s in view["steps"] if s["state"] == "open" and s["key"] not in done]:
+            await agencies.claim_and_complete(code, step, system.clock.now())
+            done.add(step["key"])

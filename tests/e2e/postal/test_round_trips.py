@@ -4,11 +4,11 @@ database and carrier simulator."""
 
 from __future__ import annotations
 
-from tests.support.agencies import AgencySimulator, routed_view
+from tests.support.agencies import routed_view
 from tests.support.intake import bearer
 from tests.support.kafka import eventually
-from tests.support.postal import leg_reaches, submit_by_post
-from tests.support.routing import intake_status, step_of
+from tests.support.postal import accept_and_complete, leg_reaches, shipments, submit_by_post
+from tests.support.routing import intake_status
 
 
 async def test_a_certified_copy_collected_at_home_and_returned_home_ends_at_status_10_with_its_fee(
@@ -19,13 +19,7 @@ async def test_a_certified_copy_collected_at_home_and_returned_home_ends_at_stat
     assert [r["status"] for r in pickup["history"] if r["applied"]] == [
         "created", "collecting", "collected", "in_transit", "handed_to_agency"]
 
-    accepted = await http.post(f"{by_post.base_url}/v1/dossiers/{code}/acceptance",
-                               headers=bearer(tokens["other-desk"]))
-    assert accepted.status_code == 200, accepted.text
-    view = await routed_view(by_post, http, tokens["auditor"], code,
-                             until=lambda v: any(s["key"] == "issue_copy" and s["state"] == "open"
-                                                 for s in v["steps"]))
-    await AgencySimulator(by_post, http).claim_and_complete(code, step_of(view, "issue_copy"), clock.now())
+    await accept_and_complete(by_post, http, tokens, code)
 
     returned = await leg_reaches(by_post, http, tokens["other-desk"], code, "return", "delivered")
     assert returned["cod_amount_vnd"] == returned["fee_vnd"] + returned["postage_vnd"]
@@ -40,4 +34,19 @@ async def test_a_certified_copy_collected_at_home_and_returned_home_ends_at_stat
     fees = await eventually(fee_recorded)
     assert sum(row["fee_vnd"] for row in fees) >= 8_000
     assert (await carrier.orders_per_leg())[(code, "pickup")] == 1
+    assert (await carrier.orders_per_leg())[(code, "return")] == 1
+
+
+async def test_a_birth_registration_routed_to_three_agencies_goes_out_and_comes_back_by_post(
+        by_post, tokens, carrier, clock, http) -> None:
+    code = await submit_by_post(by_post, http, tokens, "1.001193")
+    await leg_reaches(by_post, http, tokens["other-desk"], code, "pickup", "handed_to_agency")
+    await accept_and_complete(by_post, http, tokens, code)
+
+    returned = await leg_reaches(by_post, http, tokens["other-desk"], code, "return", "delivered")
+    assert returned["fee_collected"] and returned["fee_vnd"] == 0  # registering a birth is free
+    await routed_view(by_post, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 10)
+    await intake_status(by_post, http, tokens, code, 10)
+    legs = await shipments(by_post, http, tokens["auditor"], code)
+    assert sorted((leg["leg"], leg["state"]) for leg in legs) == [("pickup", "closed"), ("return", "closed")]
     assert (await carrier.orders_per_leg())[(code, "return")] == 1
