@@ -42,10 +42,15 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     sent: list[tuple[str, str]] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
+    spoil_tokens: int = 0
+    """How many of the next API calls go out with a token the carrier never issued."""
     inner: httpx.AsyncHTTPTransport = field(default_factory=httpx.AsyncHTTPTransport)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append((request.method, request.url.path))
+        if self.spoil_tokens and request.url.path.startswith("/v1/"):
+            self.spoil_tokens -= 1
+            request.headers["Authorization"] = "Bearer revoked"
         response = await self.inner.handle_async_request(request)
         self.answers.append(response.status_code)
         return response
@@ -334,3 +339,46 @@ async def test_a_wrong_client_secret_is_refused_and_does_not_open_the_breaker(
     assert not client.circuit_open
     assert transport.count("/oauth/token") == 3
     assert transport.count("/v1/orders") == 0
+
+
+async def test_a_token_the_carrier_no_longer_takes_is_replaced_and_the_call_goes_through(
+        simulator: CarrierSimulator, connect: Connect) -> None:
+    client, transport = await connect(simulator)
+    placed = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    transport.spoil_tokens = 1
+
+    assert (await client.order(placed.order_id)).order_id == placed.order_id
+    assert transport.count("/oauth/token") == 2
+    assert transport.answers.count(401) == 1
+
+
+async def test_an_api_call_refused_even_with_a_fresh_token_is_refused(simulator: CarrierSimulator,
+                                                                      connect: Connect) -> None:
+    client, transport = await connect(simulator)
+    transport.spoil_tokens = 10
+
+    with pytest.raises(CarrierRefused) as refused:
+        await client.order(f"o-{random_suffix()}")
+
+    assert refused.value.status == 401
+    assert transport.count("/oauth/token") == 2
+
+
+async def test_an_order_whose_answer_timed_out_is_the_same_order_when_tried_again(
+        simulator: CarrierSimulator, connect: Connect) -> None:
+    client, _ = await connect(simulator, CarrierPolicy(attempts=2, initial_backoff_seconds=0.01,
+                                                       max_backoff_seconds=0.05, timeout_seconds=0.5))
+    await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))  # the token
+    request, key = an_order_request(), idempotency_key("order", random_suffix())
+    await simulator.set_behaviour(slow_ratio=1.0, slow_seconds=3.0)
+
+    with pytest.raises(CarrierUnavailable) as timed_out:
+        await client.place_order(request, key)
+    assert timed_out.value.status is None
+    assert isinstance(timed_out.value.__cause__, httpx.TimeoutException)
+
+    await simulator.set_behaviour(slow_ratio=0.0)
+    placed = await client.place_order(request, key)
+
+    made = [order for order in await simulator.orders() if order["idempotency_key"] == key]
+    assert [order["order_id"] for order in made] == [placed.order_id]
