@@ -199,6 +199,25 @@ async def get_shipments(entitled: ReadableDossier) -> list[ShipmentView]:
     return _views(entitled.dossier, entitled.partner)
 
 
+class FeeCollected(BaseModel):
+    leg: Literal["pickup", "return"]
+    agency_id: str
+    partner_id: str
+    fee_vnd: int
+    postage_vnd: int
+    collected_at: datetime
+
+
+@router.get("/dossiers/{code}/fees", response_model=list[FeeCollected],
+            responses=ERRORS.responses(PostalDossierNotFoundError))
+async def get_fees_collected(entitled: ReadableDossier, service: Service) -> list[FeeCollected]:
+    """What the carrier collected from the applicant for this dossier, leg by leg (the same readers as its
+    shipments; a partner sees its own legs)."""
+    rows = [dict(row) for row in await service.queries.fees_of(entitled.dossier.dossier_code)]
+    return [FeeCollected(**row) for row in rows
+            if entitled.partner is None or row["partner_id"] == entitled.partner.partner_id]
+
+
 class OpenShipment(BaseModel):
     dossier_code: str
     leg: str

@@ -5,14 +5,33 @@ database and carrier simulator."""
 from __future__ import annotations
 
 from tests.support.agencies import routed_view
+from tests.support.deployments import SYSTEM_START
 from tests.support.intake import bearer
 from tests.support.kafka import eventually
 from tests.support.postal import accept_and_complete, leg_reaches, shipments, submit_by_post
 from tests.support.routing import intake_status
 
 
+async def fees_of(by_post, http, tokens, code: str) -> list[dict]:
+    answer = await http.get(f"{by_post.postal_url}/v1/postal/dossiers/{code}/fees", headers=bearer(tokens["auditor"]))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def fee_report(by_post, http, tokens) -> dict:
+    """The desk's report for the day the tests' clock starts on (zeros when nothing was collected yet)."""
+    day = SYSTEM_START.date().isoformat()
+    answer = await http.get(f"{by_post.postal_url}/v1/postal/fees", params={"since": day, "until": day},
+                            headers=bearer(tokens["other-desk"]))
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()
+    assert all(row["agency_id"] == by_post.other_agency_id for row in rows)  # a desk sees its own agency only
+    return rows[0] if rows else {"fee_vnd": 0, "postage_vnd": 0, "legs": 0}
+
+
 async def test_a_certified_copy_collected_at_home_and_returned_home_ends_at_status_10_with_its_fee(
         by_post, tokens, carrier, clock, http) -> None:
+    before = await fee_report(by_post, http, tokens)
     code = await submit_by_post(by_post, http, tokens, "2.000635")
 
     pickup = await leg_reaches(by_post, http, tokens["other-desk"], code, "pickup", "handed_to_agency")
@@ -27,12 +46,12 @@ async def test_a_certified_copy_collected_at_home_and_returned_home_ends_at_stat
     await routed_view(by_post, http, tokens["auditor"], code, until=lambda v: v["national_status"] == 10)
     await intake_status(by_post, http, tokens, code, 10)
 
-    async def fee_recorded() -> list[dict] | None:
-        answer = await http.get(f"{by_post.postal_url}/v1/postal/fees", headers=bearer(tokens["other-desk"]))
-        assert answer.status_code == 200, answer.text
-        return answer.json() or None
-    fees = await eventually(fee_recorded)
-    assert sum(row["fee_vnd"] for row in fees) >= 8_000
+    fees = await eventually(lambda: fees_of(by_post, http, tokens, code))
+    assert sorted((f["leg"], f["fee_vnd"], f["postage_vnd"]) for f in fees) == [
+        ("pickup", 0, returned["postage_vnd"]), ("return", 8_000, returned["postage_vnd"])]
+    after = await fee_report(by_post, http, tokens)
+    assert (after["fee_vnd"] - before["fee_vnd"], after["postage_vnd"] - before["postage_vnd"], after["legs"]
+            - before["legs"]) == (8_000, 2 * returned["postage_vnd"], 2)
     assert (await carrier.orders_per_leg())[(code, "pickup")] == 1
     assert (await carrier.orders_per_leg())[(code, "return")] == 1
 
