@@ -2,7 +2,7 @@
 partner's open shipments, the fees collected per agency and day.
 
 Webhooks (``POST /v1/postal/webhooks/{partner_id}``) carry no bearer token: the Standard Webhooks
-signature is the partner's credential (:mod:`postal.webhooks`). In order: an unknown partner → 404;
+signature is the partner's credential (:mod:`services.webhooks`). In order: an unknown partner → 404;
 a missing or stale timestamp, or a signature none of the partner's keys verifies (wrong key, altered
 body, another partner's key) → 401; a body that is not a status webhook → 422; a shipment postal does
 not have (dossier, leg, order or partner) → 404; a ``webhook-id`` seen before → 200 ``duplicate`` and
@@ -23,12 +23,12 @@ from postal.carrier_api import StatusWebhook
 from postal.domain import PostalDossier, UnknownShipmentError
 from postal.partners import Partner, Partners
 from postal.readmodel import PostalQueries
-from postal.webhooks import WebhookRejected, verify_webhook
 from services.access import readable
 from services.auth import Principal, require_role
 from services.clock import VIETNAM, Clock
 from services.eventstore import EventStore
 from services.problems import CHASSIS_ERRORS, ErrorTable, InvalidParam, Problem, ProblemType, validation_message
+from services.webhooks import WebhookRejected, verify_webhook
 from shared_events.scalars import DOSSIER_CODE_PATTERN
 
 router = APIRouter(prefix="/v1/postal", tags=["postal"])

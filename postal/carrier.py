@@ -14,7 +14,6 @@ permanent answer to this request. Only the first kind counts against the breaker
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -145,13 +144,6 @@ def retry_after_seconds(header_value: str | None, now: datetime) -> float | None
 def token_use_seconds(expires_in: float) -> float:
     """How long a token that expires in ``expires_in`` seconds is used before a new one is fetched."""
     return expires_in - min((1 - TOKEN_RENEWAL_SHARE) * expires_in, TOKEN_MAX_EARLY_SECONDS)
-
-
-def idempotency_key(*parts: str) -> str:
-    """A stable ``Idempotency-Key`` for one action (e.g. ``"order", dossier_code, leg``): same parts, same key."""
-    if not parts or not all(parts):
-        raise ValueError("an idempotency key is made of one or more non-empty parts")
-    return "lt-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def check_idempotency_key(key: str) -> str:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from postal.carrier import CarrierPartner
-from postal.webhooks import WebhookKeys
+from services.webhooks import WebhookKeys
 
 
 class PartnerEntry(BaseModel):

@@ -142,7 +142,7 @@ class CarrierCredentials:
 
     @classmethod
     def random(cls) -> CarrierCredentials:
-        from postal.webhooks import new_key_pair, new_secret
+        from services.webhooks import new_key_pair, new_secret
 
         signing_key, public_key = new_key_pair()
         return cls(client_id=f"lienthong-{secrets.token_hex(4)}", client_secret=secrets.token_urlsafe(32),

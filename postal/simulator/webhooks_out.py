@@ -11,24 +11,19 @@ or another 4xx ends it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from standardwebhooks import Webhook
 
 from postal.carrier_api import WEBHOOK_EVENT_TYPE, StatusData, StatusWebhook, TrackingEvent
 from postal.simulator.carrier import Shipment
 from postal.simulator.settings import Behaviour
+from services.webhooks import new_key_pair, new_secret, webhook_headers
 
 log = logging.getLogger(__name__)
 
@@ -39,49 +34,21 @@ REORDER_HOLD_SECONDS = 0.5
 SEND_TIMEOUT_SECONDS = 5.0
 
 
-def _ed25519_key(signing_key: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(signing_key.removeprefix("whsk_")))
-
-
-def public_key_of(signing_key: str) -> str:
-    """The ``whpk_`` public key of a ``whsk_`` Ed25519 private key."""
-    raw = _ed25519_key(signing_key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return "whpk_" + base64.b64encode(raw).decode()
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
-def new_signing_key() -> str:
-    return "whsk_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 class Signer:
     """Signs webhook content with a ``whsec_`` secret (``v1``) and optionally a ``whsk_`` key (``v1a``)."""
 
     def __init__(self, webhook_secret: str, signing_key: str | None = None) -> None:
-        self._hmac = Webhook(webhook_secret)
-        self._ed25519 = _ed25519_key(signing_key) if signing_key else None
-
-    def signature(self, msg_id: str, timestamp: int, body: str) -> str:
-        """The ``webhook-signature`` header value."""
-        signatures = [self._hmac.sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body)]
-        if self._ed25519 is not None:
-            raw = self._ed25519.sign(f"{msg_id}.{timestamp}.{body}".encode())
-            signatures.append("v1a," + base64.b64encode(raw).decode())
-        return " ".join(signatures)
+        self._secret = webhook_secret
+        self._signing_key = signing_key
 
     def headers(self, msg_id: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-        timestamp = int(time.time()) if timestamp is None else timestamp
-        return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
-                "webhook-signature": self.signature(msg_id, timestamp, body),
-                "content-type": "application/json"}
+        return {**webhook_headers(msg_id, body.encode(), secret=self._secret, private_key=self._signing_key,
+                                  timestamp=timestamp), "content-type": "application/json"}
 
     @classmethod
     def impostor(cls, like_ed25519: bool) -> Signer:
         """A signer with a random secret (and key): what ``wrong_signing_key`` signs with."""
-        return cls(new_webhook_secret(), new_signing_key() if like_ed25519 else None)
+        return cls(new_secret(), new_key_pair()[0] if like_ed25519 else None)
 
 
 def webhook_body(shipment: Shipment, event: TrackingEvent) -> str:

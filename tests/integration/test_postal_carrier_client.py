@@ -25,9 +25,9 @@ from postal.carrier import (
     CarrierPolicy,
     CarrierRefused,
     CarrierUnavailable,
-    idempotency_key,
 )
 from postal.carrier_api import OrderRequest, Party
+from postal.domain import idempotency_key
 from services.sandbox import free_port
 from tests.random_refs import random_name, random_suffix
 from tests.support.carrier_sim import CarrierSimulator, running_carrier_simulator
@@ -130,7 +130,7 @@ async def test_a_token_is_fetched_once_and_reused_across_calls(simulator: Carrie
                                                                connect: Connect) -> None:
     client, transport = await connect(simulator)
 
-    placed = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    placed = await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
     for _ in range(3):
         assert (await client.order(placed.order_id)).order_id == placed.order_id
 
@@ -141,7 +141,8 @@ async def test_a_token_is_fetched_once_and_reused_across_calls(simulator: Carrie
 async def test_concurrent_first_calls_wait_for_one_token(simulator: CarrierSimulator, connect: Connect) -> None:
     client, transport = await connect(simulator)
 
-    placed = await asyncio.gather(*(client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    placed = await asyncio.gather(*(client.place_order(an_order_request(),
+                                                       idempotency_key(random_suffix(), "pickup", "order"))
                                     for _ in range(5)))
 
     assert len({order.order_id for order in placed}) == 5
@@ -152,7 +153,7 @@ async def test_a_token_is_renewed_before_it_expires(tmp_path: Path, connect: Con
     async with running_carrier_simulator(tmp_path, paused=True, webhook_url=nowhere(),
                                          token_ttl_seconds=1) as simulator:
         client, transport = await connect(simulator)
-        placed = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+        placed = await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
 
         async def renewed() -> bool:
             assert (await client.order(placed.order_id)).order_id == placed.order_id
@@ -166,7 +167,7 @@ async def test_a_token_is_renewed_before_it_expires(tmp_path: Path, connect: Con
 async def test_an_order_placed_twice_with_the_same_key_is_one_order(simulator: CarrierSimulator,
                                                                     connect: Connect) -> None:
     client, _ = await connect(simulator)
-    request, key = an_order_request(), idempotency_key("order", random_suffix())
+    request, key = an_order_request(), idempotency_key(random_suffix(), "pickup", "order")
 
     first = await client.place_order(request, key)
     again = await client.place_order(request, key)
@@ -177,7 +178,7 @@ async def test_an_order_placed_twice_with_the_same_key_is_one_order(simulator: C
 
 async def test_the_same_key_with_another_order_is_refused(simulator: CarrierSimulator, connect: Connect) -> None:
     client, _ = await connect(simulator)
-    key = idempotency_key("order", random_suffix())
+    key = idempotency_key(random_suffix(), "pickup", "order")
     await client.place_order(an_order_request(), key)
 
     with pytest.raises(CarrierRefused) as refused:
@@ -194,7 +195,7 @@ async def test_failing_answers_are_retried_and_each_key_makes_exactly_one_order(
                                                            max_backoff_seconds=0.05, breaker_threshold=50))
         requests = [an_order_request() for _ in range(6)]
 
-        placed = [await client.place_order(request, idempotency_key("order", request.reference))
+        placed = [await client.place_order(request, idempotency_key(request.reference, "pickup", "order"))
                   for request in requests]
 
         assert [order.reference for order in placed] == [request.reference for request in requests]
@@ -208,7 +209,7 @@ async def test_a_failure_after_the_order_was_made_is_retried_into_the_same_order
         simulator: CarrierSimulator, connect: Connect) -> None:
     once, _ = await connect(simulator, CarrierPolicy(attempts=1, initial_backoff_seconds=0.01,
                                                      max_backoff_seconds=0.05))
-    request, key = an_order_request(), idempotency_key("order", random_suffix())
+    request, key = an_order_request(), idempotency_key(random_suffix(), "pickup", "order")
     await simulator.set_behaviour(fail_after_create_ratio=1.0)
 
     with pytest.raises(CarrierUnavailable) as failed:
@@ -227,7 +228,7 @@ async def test_a_failure_after_the_order_was_made_is_retried_into_the_same_order
 async def test_with_retries_a_failure_after_the_order_was_made_still_gives_one_order(
         simulator: CarrierSimulator, connect: Connect) -> None:
     client, _ = await connect(simulator)
-    request, key = an_order_request(), idempotency_key("order", random_suffix())
+    request, key = an_order_request(), idempotency_key(random_suffix(), "pickup", "order")
     await simulator.set_behaviour(fail_after_create_ratio=1.0)
 
     placed = await client.place_order(request, key)
@@ -243,10 +244,10 @@ async def test_a_throttled_call_waits_what_retry_after_says_and_then_succeeds(
     client, transport = await connect(simulator, CarrierPolicy(attempts=10, initial_backoff_seconds=60,
                                                                max_backoff_seconds=60))
     request = an_order_request()
-    await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))  # the token
+    await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))  # the token
     await simulator.set_behaviour(throttle_ratio=1.0)
 
-    call = asyncio.create_task(client.place_order(request, idempotency_key("order", request.reference)))
+    call = asyncio.create_task(client.place_order(request, idempotency_key(request.reference, "pickup", "order")))
 
     async def throttled() -> bool:
         return 429 in transport.answers
@@ -267,12 +268,12 @@ async def test_while_the_carrier_is_down_the_breaker_opens_fails_fast_and_closes
     client, transport = await connect(simulator, CarrierPolicy(
         attempts=2, initial_backoff_seconds=0.01, max_backoff_seconds=0.05, max_retry_after_seconds=0.05,
         breaker_threshold=2, breaker_reset_seconds=1.0))
-    await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
     await simulator.set_behaviour(down_for_seconds=4)
 
     for _ in range(2):
         with pytest.raises(CarrierUnavailable) as down:
-            await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+            await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
         assert down.value.status == 503
     assert client.circuit_open
 
@@ -286,7 +287,7 @@ async def test_while_the_carrier_is_down_the_breaker_opens_fails_fast_and_closes
 
     async def placed_again() -> bool:
         try:
-            await client.place_order(request, idempotency_key("order", request.reference))
+            await client.place_order(request, idempotency_key(request.reference, "pickup", "order"))
         except CarrierUnavailable:
             return False
         return True
@@ -299,12 +300,12 @@ async def test_while_the_carrier_is_down_the_breaker_opens_fails_fast_and_closes
 
 async def test_a_cancel_after_collection_is_a_conflict(simulator: CarrierSimulator, connect: Connect) -> None:
     client, _ = await connect(simulator)
-    collected = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    collected = await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
     await simulator.add_event(collected.order_id, "collecting")
     await simulator.add_event(collected.order_id, "collected")
 
     with pytest.raises(CarrierConflict) as conflict:
-        await client.cancel(collected.order_id, idempotency_key("cancel", collected.order_id))
+        await client.cancel(collected.order_id, idempotency_key(collected.reference, "pickup", "cancel"))
 
     assert conflict.value.status == 409
     assert (await client.order(collected.order_id)).status == "collected"
@@ -312,9 +313,9 @@ async def test_a_cancel_after_collection_is_a_conflict(simulator: CarrierSimulat
 
 async def test_a_cancel_before_collection_cancels(simulator: CarrierSimulator, connect: Connect) -> None:
     client, _ = await connect(simulator)
-    placed = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    placed = await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
 
-    cancelled = await client.cancel(placed.order_id, idempotency_key("cancel", placed.order_id))
+    cancelled = await client.cancel(placed.order_id, idempotency_key(placed.reference, "pickup", "cancel"))
 
     assert cancelled.status == "cancelled"
     assert (await client.order(placed.order_id)).status == "cancelled"
@@ -333,7 +334,7 @@ async def test_a_wrong_client_secret_is_refused_and_does_not_open_the_breaker(
 
     for _ in range(3):
         with pytest.raises(CarrierRefused) as refused:
-            await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+            await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
         assert refused.value.status == 401
 
     assert not client.circuit_open
@@ -344,7 +345,7 @@ async def test_a_wrong_client_secret_is_refused_and_does_not_open_the_breaker(
 async def test_a_token_the_carrier_no_longer_takes_is_replaced_and_the_call_goes_through(
         simulator: CarrierSimulator, connect: Connect) -> None:
     client, transport = await connect(simulator)
-    placed = await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))
+    placed = await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))
     transport.spoil_tokens = 1
 
     assert (await client.order(placed.order_id)).order_id == placed.order_id
@@ -368,8 +369,8 @@ async def test_an_order_whose_answer_timed_out_is_the_same_order_when_tried_agai
         simulator: CarrierSimulator, connect: Connect) -> None:
     client, _ = await connect(simulator, CarrierPolicy(attempts=2, initial_backoff_seconds=0.01,
                                                        max_backoff_seconds=0.05, timeout_seconds=0.5))
-    await client.place_order(an_order_request(), idempotency_key("order", random_suffix()))  # the token
-    request, key = an_order_request(), idempotency_key("order", random_suffix())
+    await client.place_order(an_order_request(), idempotency_key(random_suffix(), "pickup", "order"))  # the token
+    request, key = an_order_request(), idempotency_key(random_suffix(), "pickup", "order")
     await simulator.set_behaviour(slow_ratio=1.0, slow_seconds=3.0)
 
     with pytest.raises(CarrierUnavailable) as timed_out:

@@ -28,10 +28,10 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from postal.carrier_api import Order, OrderRequest, Party, StatusWebhook
 from postal.simulator.carrier import is_valid_s10
 from services.clock import FileClock
-from services.sandbox import free_port
+from services.sandbox import CarrierCredentials, free_port
 from shared_events.contracts.postal import PostalLeg
 from tests.random_refs import random_name, random_suffix
-from tests.support.carrier_sim import CarrierPair, CarrierSimulator, running_carrier_simulator
+from tests.support.carrier_sim import CarrierSimulator, running_carrier_simulator
 from tests.support.kafka import eventually
 
 START = datetime(2025, 7, 7, 2, 0, tzinfo=UTC)
@@ -56,7 +56,7 @@ class Delivery:
 class WebhookReceiver:
     """Records every webhook POSTed to it; answers the queued status codes first, then 204."""
 
-    pair: CarrierPair
+    pair: CarrierCredentials
     url: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
@@ -87,7 +87,7 @@ class WebhookReceiver:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[WebhookReceiver]:
-    found = WebhookReceiver(CarrierPair.random())
+    found = WebhookReceiver(CarrierCredentials.random())
     app = web.Application()
     app.router.add_post("/webhooks", found.handle)
     runner = web.AppRunner(app, access_log=None)

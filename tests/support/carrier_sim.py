@@ -10,51 +10,27 @@ its log is ``work_dir/carrier-sim-<port>.log``, shown when it fails to start.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from services.sandbox import free_port
+from services.sandbox import CarrierCredentials, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class CarrierPair:
-    """The credentials both sides must share: OAuth2 client, webhook secret, Ed25519 key pair."""
-
-    client_id: str
-    client_secret: str
-    webhook_secret: str
-    signing_key: str
-    public_key: str
-
-    @classmethod
-    def random(cls) -> CarrierPair:
-        key = Ed25519PrivateKey.generate()
-        raw_private = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        raw_public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return cls(client_id=f"lienthong-test-{secrets.token_hex(4)}", client_secret=secrets.token_urlsafe(24),
-                   webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-                   signing_key="whsk_" + base64.b64encode(raw_private).decode(),
-                   public_key="whpk_" + base64.b64encode(raw_public).decode())
-
-    def settings(self) -> dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret,
-                "webhook_secret": self.webhook_secret, "signing_key": self.signing_key}
+def simulator_settings(pair: CarrierCredentials) -> dict[str, str]:
+    """The simulator's side of ``pair``: whom it issues tokens to and what it signs with."""
+    return {"client_id": pair.client_id, "client_secret": pair.client_secret,
+            "webhook_secret": pair.webhook_secret, "signing_key": pair.signing_key}
 
 
 def _env_value(value: Any) -> str:
@@ -63,12 +39,66 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
-class CarrierSimulator:
+class CarrierAdmin:
+    """A running simulator through its admin API (loopback, no credentials), at :attr:`url`."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    async def set_behaviour(self, **changes: Any) -> dict[str, Any]:
+        """Change some misbehaviour fields (``PUT /admin/behaviour``); the behaviour now in force."""
+        return await self._admin("PUT", "/admin/behaviour", json=changes)
+
+    async def behaviour(self) -> dict[str, Any]:
+        return await self._admin("GET", "/admin/behaviour")
+
+    async def reset(self) -> dict[str, Any]:
+        """Every misbehaviour off (``down_for_seconds`` too); orders stay."""
+        return await self._admin("POST", "/admin/reset")
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._admin("GET", "/admin/stats")
+
+    async def orders(self) -> list[dict[str, Any]]:
+        """Every order with its ``idempotency_key``, ``create_calls`` and ``events``."""
+        return await self._admin("GET", "/admin/orders")
+
+    async def order(self, order_id: str) -> dict[str, Any]:
+        found = [order for order in await self.orders() if order["order_id"] == order_id]
+        assert found, f"no order {order_id} at the simulator"
+        return found[0]
+
+    async def add_event(self, order_id: str, status: str, detail: str | None = None) -> dict[str, Any]:
+        """Record ``status`` now, whatever the schedule, and send its webhook; the tracking event."""
+        return await self._admin("POST", f"/admin/orders/{order_id}/events", json={"status": status,
+                                                                                     "detail": detail})
+
+    async def resend(self, event_id: str) -> None:
+        """Send the webhook of that tracking event again (same ``webhook-id``)."""
+        await self._admin("POST", f"/admin/webhooks/resend/{event_id}")
+
+    async def _admin(self, method: str, path: str, json: Any = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30.0) as http:
+            answer = await http.request(method, path, json=json)
+        answer.raise_for_status()
+        return answer.json()
+
+    async def orders_per_leg(self) -> dict[tuple[str, str], int]:
+        """How many orders the carrier holds for each (dossier code, leg)."""
+        return {(row["reference"], row["leg"]): row["orders"] for row in (await self.stats())["by_reference"]}
+
+
+
+class CarrierSimulator(CarrierAdmin):
     """One simulator process; :meth:`start` again after :meth:`stop` restarts it (new port, same pair)."""
 
-    def __init__(self, work_dir: Path, pair: CarrierPair | None = None, **settings: Any) -> None:
+    def __init__(self, work_dir: Path, pair: CarrierCredentials | None = None, **settings: Any) -> None:
         self.work_dir = work_dir
-        self.pair = pair or CarrierPair.random()
+        self.pair = pair or CarrierCredentials.random()
         self.settings = settings
         self.port = 0
         self.log_path = work_dir / "carrier-sim.log"
@@ -93,7 +123,8 @@ class CarrierSimulator:
     def environment(self, **overrides: Any) -> dict[str, str]:
         """The process's environment: ours without any POSTAL_SIM_*, then the pair and the settings."""
         env = {name: value for name, value in os.environ.items() if not name.startswith("POSTAL_SIM_")}
-        chosen = {**self.pair.settings(), "log_level": "INFO", **self.settings, **overrides, "http_port": self.port}
+        chosen = {**simulator_settings(self.pair), "log_level": "INFO", **self.settings, **overrides,
+                  "http_port": self.port}
         env.update({f"POSTAL_SIM_{name.upper()}": _env_value(value) for name, value in chosen.items()
                     if value is not None})
         return env
@@ -157,46 +188,8 @@ class CarrierSimulator:
         answer.raise_for_status()
         return str(answer.json()["access_token"])
 
-    async def set_behaviour(self, **changes: Any) -> dict[str, Any]:
-        """Change some misbehaviour fields (``PUT /admin/behaviour``); the behaviour now in force."""
-        return await self._admin("PUT", "/admin/behaviour", json=changes)
-
-    async def behaviour(self) -> dict[str, Any]:
-        return await self._admin("GET", "/admin/behaviour")
-
-    async def reset(self) -> dict[str, Any]:
-        """Every misbehaviour off (``down_for_seconds`` too); orders stay."""
-        return await self._admin("POST", "/admin/reset")
-
-    async def stats(self) -> dict[str, Any]:
-        return await self._admin("GET", "/admin/stats")
-
-    async def orders(self) -> list[dict[str, Any]]:
-        """Every order with its ``idempotency_key``, ``create_calls`` and ``events``."""
-        return await self._admin("GET", "/admin/orders")
-
-    async def order(self, order_id: str) -> dict[str, Any]:
-        found = [order for order in await self.orders() if order["order_id"] == order_id]
-        assert found, f"no order {order_id} at the simulator"
-        return found[0]
-
-    async def add_event(self, order_id: str, status: str, detail: str | None = None) -> dict[str, Any]:
-        """Record ``status`` now, whatever the schedule, and send its webhook; the tracking event."""
-        return await self._admin("POST", f"/admin/orders/{order_id}/events", json={"status": status,
-                                                                                     "detail": detail})
-
-    async def resend(self, event_id: str) -> None:
-        """Send the webhook of that tracking event again (same ``webhook-id``)."""
-        await self._admin("POST", f"/admin/webhooks/resend/{event_id}")
-
-    async def _admin(self, method: str, path: str, json: Any = None) -> Any:
-        answer = await self.http.request(method, path, json=json)
-        answer.raise_for_status()
-        return answer.json()
-
-
 @contextlib.asynccontextmanager
-async def running_carrier_simulator(work_dir: Path, pair: CarrierPair | None = None,
+async def running_carrier_simulator(work_dir: Path, pair: CarrierCredentials | None = None,
                                     **settings: Any) -> AsyncIterator[CarrierSimulator]:
     """A started simulator for the ``async with`` block; stopped by PID afterwards."""
     simulator = CarrierSimulator(work_dir, pair, **settings)

@@ -20,38 +20,6 @@ HOME = {"address": "Số 5 đường Lê Hồng Phong, phường Trường Vinh"
 """An applicant's home in the sample province (a commune-level unit in force from 1 July 2025)."""
 
 
-class CarrierAdmin:
-    """The deployment's carrier simulator, through its admin API (loopback, no credentials)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def _call(self, method: str, path: str, json: Any = None) -> Any:
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
-            answer = await http.request(method, path, json=json)
-        answer.raise_for_status()
-        return answer.json()
-
-    async def set_behaviour(self, **changes: Any) -> dict[str, Any]:
-        return await self._call("PUT", "/admin/behaviour", json=changes)
-
-    async def reset(self) -> dict[str, Any]:
-        return await self._call("POST", "/admin/reset")
-
-    async def stats(self) -> dict[str, Any]:
-        return await self._call("GET", "/admin/stats")
-
-    async def orders(self) -> list[dict[str, Any]]:
-        return await self._call("GET", "/admin/orders")
-
-    async def add_event(self, order_id: str, status: str, detail: str | None = None) -> dict[str, Any]:
-        return await self._call("POST", f"/admin/orders/{order_id}/events", json={"status": status, "detail": detail})
-
-    async def orders_per_leg(self) -> dict[tuple[str, str], int]:
-        """How many orders the carrier holds for each (dossier code, leg)."""
-        return {(row["reference"], row["leg"]): row["orders"] for row in (await self.stats())["by_reference"]}
-
-
 def postal_submission(system: Any, procedure: str, *, pickup: bool, result_by_post: bool) -> dict[str, Any]:
     """A portal submission of ``procedure`` (its documents to upload first) with the papers collected at
     home and/or the result sent home."""

@@ -33,8 +33,9 @@ from postal.simulator.settings import (
     SimulatorSettings,
 )
 from postal.simulator.store import ShipmentStore
-from postal.simulator.webhooks_out import Signer, new_signing_key, new_webhook_secret, public_key_of, webhook_body
+from postal.simulator.webhooks_out import Signer, webhook_body
 from services.clock import FixedClock
+from services.webhooks import new_key_pair, new_secret, public_key_of
 from shared_events.contracts.postal import PostalLeg
 from tests.random_refs import random_name, random_suffix
 
@@ -343,7 +344,7 @@ def test_shipments_kept_in_sqlite_come_back_as_they_were_and_numbering_goes_on(t
 
 
 def test_a_webhook_signed_v1_verifies_with_the_secret_and_v1a_with_the_public_key() -> None:
-    secret, signing_key = new_webhook_secret(), new_signing_key()
+    secret, signing_key = new_secret(), new_key_pair()[0]
     carrier = Carrier(FixedClock(START), STEP)
     shipment, _ = carrier.create(random_suffix(), an_order())
     event = shipment.events[0]
@@ -361,7 +362,7 @@ def test_a_webhook_signed_v1_verifies_with_the_secret_and_v1a_with_the_public_ke
 
 
 def test_an_impostor_signature_does_not_verify_with_the_real_secret() -> None:
-    secret = new_webhook_secret()
+    secret = new_secret()
     body = '{"type":"shipment.status"}'
 
     headers = Signer.impostor(like_ed25519=True).headers(f"msg_{random_suffix(32)}", body)

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.support.carrier_sim import CarrierAdmin
 from tests.support.deployments import SYSTEM_START, deploy_system
 from tests.support.endpoints import Endpoints
-from tests.support.postal import CarrierAdmin
 from tests.support.system import OwnClock, SystemDeployment
 
 

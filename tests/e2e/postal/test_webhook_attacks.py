@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from postal.webhooks import new_secret, webhook_headers
 from services.sandbox import OTHER_PARTNER_ID, PARTNER_ID
+from services.webhooks import new_secret, webhook_headers
 from tests.support.kafka import eventually
 from tests.support.postal import leg_of, shipments, submit_by_post
 

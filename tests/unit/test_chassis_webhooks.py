@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from postal.webhooks import (
+from services.webhooks import (
     SignedMessage,
     WebhookKeys,
     WebhookRejected,
