@@ -25,11 +25,12 @@ from eventsourcing.persistence import Recording, Tracking
 
 from intake.catalogue import Catalogue, ProcedureVersion
 from postal.carrier_api import OrderRequest, TrackingEvent
-from postal.domain import PostalDossier, UnknownShipmentError
+from postal.domain import PostalDossier, RoutingEnd, UnknownShipmentError
 from postal.readmodel import fee_rows, shipment_rows
 from routing.geography import Geography
 from services.clock import VIETNAM
 from services.eventstore import TrackingApplication, retry_on_conflict
+from shared_events.contracts.values import NationalStatus
 
 
 class PostalDossierNotFoundError(Exception):
@@ -92,11 +93,16 @@ class PostalApplication(TrackingApplication):
 
     # -- persistence ---------------------------------------------------------------
     def save_dossier(self, dossier: PostalDossier, tracking: Tracking | None = None) -> list[Recording]:
-        return self.save_tracked(tracking, dossier, shipment_rows=shipment_rows(dossier), fee_rows=fee_rows(dossier))
+        return self.save_changes([dossier], tracking)
 
     def save_reaction(self, tracking: Tracking, objs: Sequence[Any]) -> None:
-        self.save_tracked(tracking, *objs, shipment_rows=[r for d in objs for r in shipment_rows(d)],
-                          fee_rows=[r for d in objs for r in fee_rows(d)])
+        self.save_changes(objs, tracking)
+
+    def save_changes(self, objs: Sequence[Any], tracking: Tracking | None = None) -> list[Recording]:
+        """Save postal dossiers and noted ends together (with ``tracking``), and the dossiers' rows."""
+        dossiers = [d for d in objs if isinstance(d, PostalDossier)]
+        return self.save_tracked(tracking, *objs, shipment_rows=[r for d in dossiers for r in shipment_rows(d)],
+                                 fee_rows=[r for d in dossiers for r in fee_rows(d)])
 
     def dossier(self, code: str) -> PostalDossier:
         try:
@@ -117,13 +123,14 @@ class PostalApplication(TrackingApplication):
     # -- reactions -----------------------------------------------------------------
     def register(self, *, code: str, procedure_code: str, received_at: datetime, receiving_agency_id: str,
                  applicant: dict[str, Any], pickup: dict[str, Any] | None, delivery: dict[str, Any],
-                 locality_code: str) -> PostalDossier | None:
+                 locality_code: str) -> list[Any]:
         """A submitted dossier that travels by post (a pickup asked for, or the result sent home): keep
-        the addresses and the fee, and order the pickup at once. None: nothing goes by post, or the
-        dossier is known already (a repeated event)."""
+        the addresses and the fee, and order the pickup at once — unless routing already ended the dossier
+        (:class:`RoutingEnd`), and order the return at once if the result is ready already. Nothing to save
+        when nothing goes by post, or the dossier is known already (a repeated event)."""
         by_post = delivery.get("method") == "post"
         if (pickup is None and not by_post) or self.find(code) is not None:
-            return None
+            return []
         day = received_at.astimezone(VIETNAM).date()
         procedure = self.catalogue.find(procedure_code, day)
         contact = {"name": applicant["full_name"], "phone": applicant.get("phone")}
@@ -133,35 +140,60 @@ class PostalApplication(TrackingApplication):
             delivery=({"address": delivery["address"], "unit_code": delivery.get("unit_code") or locality_code}
                       if by_post else None),
             fee_vnd=fixed_fee_vnd(procedure), registered_at=received_at)
-        if pickup is not None:
+        end = self._routing_end(code)
+        if pickup is not None and (end is None or end.national_status == NationalStatus.DONE_AWAITING_HANDOVER):
             name = procedure.name if procedure is not None else procedure_code
             applicant_party = {"name": contact["name"], "phone": pickup.get("phone") or contact["phone"],
                                "address": pickup["address"], "unit_code": pickup["unit_code"]}
             self._open(dossier, "pickup", sender=applicant_party, receiver=dossier.desk,
                        description=f"Hồ sơ {name} (mã hồ sơ {code})", fee_vnd=0,
                        postage_vnd=self.policy.pickup_postage_vnd, at=received_at)
-        return dossier
+        if end is not None and end.national_status == NationalStatus.DONE_AWAITING_HANDOVER:
+            self._open_return(dossier, end.results, end.finished_at)
+        return [dossier]
 
-    def open_return(self, code: str, results: Sequence[dict[str, Any]], at: datetime) -> PostalDossier | None:
-        """The result is ready (status 9): order its delivery when it goes by post. None otherwise, or
-        when the return leg is open already."""
+    def open_return(self, code: str, results: Sequence[dict[str, Any]], at: datetime) -> list[Any]:
+        """The result is ready (status 9): order its delivery when it goes by post (nothing to save when it
+        does not, or when the return leg is open already). A dossier postal has not seen submitted yet gets
+        the end noted (:class:`RoutingEnd`)."""
         dossier = self.find(code)
-        if dossier is None or dossier.delivery is None or "return" in dossier.legs:
+        if dossier is None:
+            return self._note_end(code, NationalStatus.DONE_AWAITING_HANDOVER, results, None, at)
+        if dossier.delivery is None or "return" in dossier.legs:
+            return []
+        self._open_return(dossier, results, at)
+        return [dossier]
+
+    def call_off(self, code: str, status: int, reason: str, at: datetime) -> list[Any]:
+        """The dossier ended before its papers were collected (refused, withdrawn, stopped): cancel the
+        pickup (nothing to save when there is nothing to call off). A dossier postal has not seen submitted
+        yet gets the end noted, so that its pickup is never ordered."""
+        dossier = self.find(code)
+        if dossier is None:
+            return self._note_end(code, status, (), reason, at)
+        return [dossier] if dossier.cancel_pickup(reason, at) else []
+
+    def _routing_end(self, code: str) -> RoutingEnd | None:
+        try:
+            end: RoutingEnd = self.repository.get(RoutingEnd.create_id(code))
+        except AggregateNotFoundError:
             return None
+        return end
+
+    def _note_end(self, code: str, status: int, results: Sequence[dict[str, Any]], reason: str | None,
+                  at: datetime) -> list[Any]:
+        if self._routing_end(code) is not None:
+            return []
+        return [RoutingEnd(dossier_code=code, national_status=status, results=list(results), reason=reason,
+                           finished_at=at)]
+
+    def _open_return(self, dossier: PostalDossier, results: Sequence[dict[str, Any]], at: datetime) -> None:
+        assert dossier.delivery is not None, "only a result sent home has a return leg"
         receiver = {**dossier.delivery, "name": dossier.applicant["name"], "phone": dossier.applicant["phone"]}
         names = ", ".join(r["name"] for r in results) or "kết quả giải quyết"
         self._open(dossier, "return", sender=dossier.desk, receiver=receiver,
-                   description=f"Kết quả hồ sơ {code}: {names}"[:500], fee_vnd=dossier.fee_vnd,
+                   description=f"Kết quả hồ sơ {dossier.dossier_code}: {names}"[:500], fee_vnd=dossier.fee_vnd,
                    postage_vnd=self.policy.return_postage_vnd, at=at)
-        return dossier
-
-    def call_off(self, code: str, reason: str, at: datetime) -> PostalDossier | None:
-        """The dossier ended before its papers were collected (refused, withdrawn, stopped): cancel the
-        pickup. None when there is nothing to call off."""
-        dossier = self.find(code)
-        if dossier is None or not dossier.cancel_pickup(reason, at):
-            return None
-        return dossier
 
     # -- the dispatcher's records --------------------------------------------------------
     def record_order_placed(self, code: str, leg: str, *, order_id: str, tracking_number: str, cod_amount_vnd: int,

@@ -13,7 +13,8 @@ forward: by delivery attempt, then rank (:data:`postal.carrier_api.STATUS_RANK`)
 timestamp; a final status ends the leg. A repeated report id changes nothing.
 
 Events: ``Registered``, ``LegOpened``, ``OrderPlaced``, ``OrderRefused``, ``StatusReported``,
-``ActionRequested``, ``ActionAnswered``, ``FeeCollected``.
+``ActionRequested``, ``ActionAnswered``, ``FeeCollected``; and :class:`RoutingEnd` ``Noted`` (the end of a
+dossier read before its submission).
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ LEGS = ("pickup", "return")
 ACTIONS = ("order", "cancel", "redeliver", "return")
 """What the dispatcher may be asked to do at the carrier for a leg."""
 
-COLLECTION_STATUS = {"pickup": "collected", "return": "delivered"}
-"""The status at which the carrier has collected the leg's money from the applicant."""
+COLLECTED_BY: dict[str, frozenset[str]] = {
+    "pickup": frozenset({"collected", "in_transit", "handed_to_agency"}),
+    "return": frozenset({"delivered"}),
+}
+"""The statuses that say the carrier has collected the leg's money from the applicant (on a pickup, at
+collection — a later status says so too when the carrier's ``collected`` came late or not at all)."""
 
 CANCELLABLE = frozenset({"created", "collecting"})
 """A pickup can still be called off while the carrier has not collected the papers."""
@@ -216,7 +221,7 @@ class PostalDossier(Aggregate):
     def _follow_up(self, leg: str, status: str, attempt: int, at: datetime, max_delivery_attempts: int) -> None:
         """What an applied status asks of postal: the fee collected, another attempt or the way back."""
         state = self.legs[leg]
-        if status == COLLECTION_STATUS[leg] and not state["fee_collected"]:
+        if status in COLLECTED_BY[leg] and not state["fee_collected"]:
             self._fee_collected(dossier_code=self.dossier_code, leg=leg, partner_id=state["partner_id"],
                                 agency_id=self.receiving_agency_id, fee_vnd=state["fee_vnd"],
                                 postage_vnd=state["postage_vnd"], collected_at=at)
@@ -286,3 +291,27 @@ class PostalDossier(Aggregate):
 
     def open_legs(self) -> list[dict[str, Any]]:
         return [s for s in self.legs.values() if s["state"] in ("ordering", "open")]
+
+
+class RoutingEnd(Aggregate):
+    """How routing ended a dossier postal had not seen submitted yet (status 9 with its results, or 3, 7, 8).
+
+    Intake's and routing's events come on different topics, so postal may read the end of a dossier
+    before its submission (after an outage of its consumer, say). The end is kept, and the submission,
+    when it comes, finds it: the return is ordered at once after a 9, and no pickup after a 3, 7 or 8."""
+
+    if TYPE_CHECKING:  # defined by @event
+        Noted: ClassVar[type[Any]]
+
+    @staticmethod
+    def create_id(dossier_code: str, **_: Any) -> UUID:
+        return uuid5(POSTAL_NAMESPACE, f"routing-end:{dossier_code}")
+
+    @event("Noted")
+    def __init__(self, dossier_code: str, national_status: int, results: list[dict[str, Any]], reason: str | None,
+                 finished_at: datetime) -> None:
+        self.dossier_code = dossier_code
+        self.national_status = national_status
+        self.results = [dict(r) for r in results]
+        self.reason = reason
+        self.finished_at = finished_at

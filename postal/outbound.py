@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from postal.domain import PostalDossier
+from postal.domain import PostalDossier, RoutingEnd
 from services.relay import Outbound
 from shared_events.contracts.base import Contract
 from shared_events.contracts.postal import (
@@ -70,7 +70,7 @@ CONTRACT_OF: dict[type, Callable[[Any], Contract]] = {
 }
 """The contract of each stored event type that always leaves the service."""
 
-STAYS_INSIDE = frozenset({D.Registered, D.LegOpened, D.ActionRequested, D.ActionAnswered})
+STAYS_INSIDE = frozenset({D.Registered, D.LegOpened, D.ActionRequested, D.ActionAnswered, RoutingEnd.Noted})
 
 
 EFFECTS: dict[tuple[str, str], Callable[[Any], Contract]] = {

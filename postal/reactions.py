@@ -10,7 +10,8 @@ by on purpose (:data:`PASSED_BY`), so that nothing new goes unnoticed.
   (addresses, fee) and the pickup ordered at once.
 * ``RoutingFinished`` with status 9 (result ready) and the result going by post: the return is
   ordered. With 3 (refused at intake), 7 (withdrawn) or 8 (stopped): a pickup not collected yet is
-  called off.
+  called off. The two topics are read side by side, so routing's end of a dossier may be read before
+  its submission: it is then noted (``RoutingEnd``) for the submission to find.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from postal.application import PostalApplication, PostalDossierNotFoundError
-from postal.domain import PostalDossier, PostalError
+from postal.domain import PostalError
 from routing.geography import GeographyError
 from services.consumer import UnprocessableMessage
 from shared_events import (
@@ -55,10 +56,10 @@ CALLED_OFF_BY: dict[int, str] = {
 }
 """The ends of a dossier that call off a pickup not collected yet, and the reason given to the carrier."""
 
-Reaction = Callable[[PostalApplication, Any], PostalDossier | None]
+Reaction = Callable[[PostalApplication, Any], list[Any]]
 
 
-def _submitted(app: PostalApplication, c: DossierSubmitted) -> PostalDossier | None:
+def _submitted(app: PostalApplication, c: DossierSubmitted) -> list[Any]:
     return app.register(
         code=c.dossier_code, procedure_code=c.procedure_code, received_at=c.received_at,
         receiving_agency_id=c.receiving_agency_id, applicant=c.applicant.model_dump(mode="json"),
@@ -66,18 +67,18 @@ def _submitted(app: PostalApplication, c: DossierSubmitted) -> PostalDossier | N
         delivery=c.result_delivery.model_dump(mode="json"), locality_code=c.locality_code)
 
 
-def _finished(app: PostalApplication, c: RoutingFinished) -> PostalDossier | None:
+def _finished(app: PostalApplication, c: RoutingFinished) -> list[Any]:
     if c.national_status == NationalStatus.DONE_AWAITING_HANDOVER:
         return app.open_return(c.dossier_code, [r.model_dump(mode="json") for r in c.results], c.finished_at)
     reason = CALLED_OFF_BY.get(c.national_status)
     if reason is not None:
-        return app.call_off(c.dossier_code, reason, c.finished_at)
-    return None  # 10: handed over — by post, postal's own doing; at the desk, nothing for postal to do
+        return app.call_off(c.dossier_code, int(c.national_status), reason, c.finished_at)
+    return []  # 10: handed over — by post, postal's own doing; at the desk, nothing for postal to do
 
 
-def _passed_by(app: PostalApplication, c: Any) -> None:
+def _passed_by(app: PostalApplication, c: Any) -> list[Any]:
     """A contract postal has no use for (the audit ledger and others read it)."""
-    return None
+    return []
 
 
 PASSED_BY: dict[type, str] = {
@@ -114,9 +115,8 @@ class Reactions:
         if self._kinds.get(topic) not in kinds:
             raise UnprocessableMessage(f"{envelope.type} is not accepted on {topic}")
         try:
-            dossier = reaction(app, contract)
+            return reaction(app, contract)
         except PostalDossierNotFoundError as exc:
             raise UnprocessableMessage(f"postal has no dossier {exc}") from None
         except (PostalError, GeographyError) as exc:
             raise UnprocessableMessage(f"{type(exc).__name__}: {exc}") from None
-        return [] if dossier is None else [dossier]

@@ -65,8 +65,7 @@ def envelope(contract: Any) -> CloudEvent:
 
 def react(app: PostalApplication, contract: Any, topic: str) -> list[Any]:
     saved = Reactions(intake_topic=INTAKE_TOPIC, routing_topic=ROUTING_TOPIC)(app, contract, envelope(contract), topic)
-    for dossier in saved:
-        app.save_dossier(dossier)
+    app.save_changes(saved)
     return saved
 
 
@@ -256,3 +255,41 @@ def test_a_contract_on_the_wrong_topic_or_one_postal_does_not_know_is_dead_lette
         react(app, example(StepClaimed), INTAKE_TOPIC)
     with pytest.raises(UnprocessableMessage, match="does not handle"):
         react(app, example(ShipmentOrdered), ROUTING_TOPIC)
+
+
+def test_a_pickup_whose_collected_status_came_late_still_records_its_postage_once(app):
+    c = submitted()
+    react(app, c, INTAKE_TOPIC)
+    order = placed(app, c.dossier_code, "pickup")
+    report(app, c.dossier_code, "pickup", order, tracking("in_transit", 30))
+    report(app, c.dossier_code, "pickup", order, tracking("collected", 20))
+    report(app, c.dossier_code, "pickup", order, tracking("handed_to_agency", 40))
+    fees = [p for p in published(app, c.dossier_code) if isinstance(p, PostalFeeCollected)]
+    assert [(f.leg, f.postage_vnd) for f in fees] == [("pickup", 20_000)]
+
+
+def test_a_result_ready_read_before_the_submission_still_orders_the_return_once_the_submission_comes(app):
+    c = submitted()
+    ready = example(RoutingFinished, dossier_code=c.dossier_code, national_status=DONE, finished_at=RECEIVED)
+    assert len(react(app, ready, ROUTING_TOPIC)) == 1  # noted
+    assert react(app, ready, ROUTING_TOPIC) == []  # noted once
+    react(app, c, INTAKE_TOPIC)
+    legs = app.dossier(c.dossier_code).legs
+    assert legs["return"]["pending"]["action"] == "order"
+    assert legs["pickup"]["pending"]["action"] == "order"
+
+
+def test_a_withdrawal_read_before_the_submission_means_no_pickup_is_ever_ordered(app):
+    c = submitted()
+    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=NationalStatus.WITHDRAWN,
+                       finished_at=RECEIVED), ROUTING_TOPIC)
+    react(app, c, INTAKE_TOPIC)
+    assert app.dossier(c.dossier_code).legs == {}
+
+
+def test_the_end_of_a_dossier_that_never_goes_by_post_is_only_noted(app):
+    c = submitted(pickup=False, by_post=False)
+    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=DONE, finished_at=RECEIVED),
+          ROUTING_TOPIC)
+    assert react(app, c, INTAKE_TOPIC) == []
+    assert app.find(c.dossier_code) is None
