@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from services.registry import PROCESSES, ProcessSpec
+from services.settings import ServiceSettings
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 INFRASTRUCTURE = ("kafka", "postgres")
@@ -70,6 +71,12 @@ def process_services(compose: dict) -> dict[str, ProcessSpec]:
 def settings_class(spec: ProcessSpec) -> type:
     module, _, attribute = spec.settings.partition(":")
     return getattr(import_module(module), attribute)
+
+
+def service_processes(compose: dict) -> dict[str, ProcessSpec]:
+    """The process services that are lienthong's own (the carrier simulator, a partner's stand-in, is not)."""
+    return {name: spec for name, spec in process_services(compose).items()
+            if spec is not None and issubclass(settings_class(spec), ServiceSettings)}
 
 
 def is_required_variable(value: str) -> bool:
@@ -150,7 +157,7 @@ def test_services_that_use_kafka_or_postgres_wait_until_they_are_healthy(compose
 
 
 def test_every_process_service_reaches_kafka_and_postgres_inside_the_compose_network(compose):
-    for name, spec in process_services(compose).items():
+    for name, spec in service_processes(compose).items():
         env = environment(services(compose)[name])
         assert env.get(f"{spec.env_prefix}KAFKA_BOOTSTRAP_SERVERS") == "kafka:9092", name
         database = urlsplit(INTERPOLATION.sub("x", env.get(f"{spec.env_prefix}DATABASE_URL", "")))
@@ -227,7 +234,7 @@ def test_every_compose_secret_is_read_from_a_file_the_operator_names(compose):
 
 
 def test_every_process_service_runs_in_production_with_a_mounted_client_list(compose):
-    for name, spec in process_services(compose).items():
+    for name, spec in service_processes(compose).items():
         service = services(compose)[name]
         env = environment(service)
         assert env.get(f"{spec.env_prefix}ENVIRONMENT") == "production", name
@@ -243,7 +250,7 @@ def test_every_prefixed_variable_a_service_sets_is_a_field_of_that_prefix_settin
     for name, service in services(compose).items():
         own_prefix = runs[name].env_prefix if runs.get(name) else None
         for key in environment(service):
-            prefix = next((p for p in settings_by_prefix if key.startswith(p)), None)
+            prefix = next((p for p in sorted(settings_by_prefix, key=len, reverse=True) if key.startswith(p)), None)
             if prefix is None:
                 assert own_prefix is None or not key.startswith(BASE_PREFIX), \
                     f"{name}: {key} is read by no process; use the {own_prefix} prefix"
@@ -273,3 +280,9 @@ def test_kafka_internal_topics_have_one_replica_on_the_single_broker(compose):
     for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
                 "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
         assert env[key] == "1", key
+
+
+def test_a_process_that_is_not_a_lienthong_service_runs_only_in_the_demo_profile(compose):
+    stand_ins = set(process_services(compose)) - set(service_processes(compose))
+    assert stand_ins == {"postal-sim"}
+    assert all(services(compose)[name].get("profiles") == ["demo"] for name in stand_ins)
