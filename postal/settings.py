@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings, SettingsError
-from shared_events.topics import DOSSIER_STATUS, INTAKE_DOSSIER_EVENTS, POSTAL_EVENTS, ROUTING_DOSSIER_EVENTS
+from shared_events.topics import INTAKE_DOSSIER_EVENTS, POSTAL_EVENTS, ROUTING_DOSSIER_EVENTS
 
 DEV_PARTNERS_FILE = Path(__file__).with_name("dev_partners.yaml")
 
@@ -25,7 +25,6 @@ class PostalSettings(ServiceSettings):
     events_topic: str = POSTAL_EVENTS
     intake_topic: str = INTAKE_DOSSIER_EVENTS
     routing_topic: str = ROUTING_DOSSIER_EVENTS
-    status_topic: str = DOSSIER_STATUS
     consumer_group: str = "postal"
 
     partners_file: Path = Field(default=DEV_PARTNERS_FILE, description="The carrier partners: API, credentials, "

@@ -12,7 +12,7 @@ INTAKE_DOSSIER_EVENTS = NAMESPACE + "intake.dossier-events"
 """Events the intake service publishes about the dossiers it receives (tiếp nhận hồ sơ)."""
 
 DOSSIER_STATUS = NAMESPACE + "dossier-status"
-"""National status changes reported by routing, postal and other services (trạng thái hồ sơ)."""
+"""National status changes, each reported by the one service that owns the status (docs/STATUS.md; trạng thái hồ sơ)."""
 
 ROUTING_DOSSIER_EVENTS = NAMESPACE + "routing.dossier-events"
 """Routing's events: route assigned, steps opened, claimed, completed, paused, overdue (luân chuyển)."""
