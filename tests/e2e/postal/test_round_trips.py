@@ -69,3 +69,39 @@ async def test_a_birth_registration_routed_to_three_agencies_goes_out_and_comes_
     legs = await shipments(by_post, http, tokens["auditor"], code)
     assert sorted((leg["leg"], leg["state"]) for leg in legs) == [("pickup", "closed"), ("return", "closed")]
     assert (await carrier.orders_per_leg())[(code, "return")] == 1
+
+
+async def test_statuses_whose_webhooks_are_all_lost_still_arrive_by_reconciliation(
+        by_post, tokens, carrier, clock, http) -> None:
+    await carrier.set_behaviour(drop_webhook_ratio=1.0)
+    code = await submit_by_post(by_post, http, tokens, "2.000635", result_by_post=False)
+
+    pickup = await leg_reaches(by_post, http, tokens["other-desk"], code, "pickup", "handed_to_agency")
+    assert {r["source"] for r in pickup["history"]} <= {"reconciliation", "answer"}
+    assert "reconciliation" in {r["source"] for r in pickup["history"]}
+
+    async def arrived() -> dict | None:
+        body = (await http.get(f"{by_post.base_url}/v1/dossiers/{code}", headers=bearer(tokens["other-desk"]))).json()
+        return body if (body.get("pickup") or {}).get("arrived_at") else None
+    dossier = await eventually(arrived)
+    assert dossier["pickup"]["tracking_number"] == pickup["tracking_number"]  # the desk sees it arrive
+
+
+async def test_a_result_the_carrier_cannot_deliver_is_tried_again_then_comes_back_to_the_desk(
+        by_post, tokens, carrier, clock, http) -> None:
+    await carrier.set_behaviour(failed_delivery_attempts=10)
+    code = await submit_by_post(by_post, http, tokens, "2.000635", pickup=False)
+    await accept_and_complete(by_post, http, tokens, code)
+
+    back = await leg_reaches(by_post, http, tokens["other-desk"], code, "return", "returned_to_sender")
+    failed = [r["attempt"] for r in back["history"] if r["status"] == "delivery_failed" and r["applied"]]
+    assert failed == [1, 2, 3]  # POSTAL_MAX_DELIVERY_ATTEMPTS, then back to the desk
+    assert not back["fee_collected"]
+    view = await routed_view(by_post, http, tokens["auditor"], code,
+                             until=lambda v: v["result_back_at_desk_at"] is not None)
+    assert view["national_status"] == 9
+
+    handed = await http.post(f"{by_post.routing_url}/v1/routing/dossiers/{code}/handover",
+                             headers=bearer(tokens["other-desk"]))
+    assert handed.status_code == 200, handed.text
+    await intake_status(by_post, http, tokens, code, 10)
