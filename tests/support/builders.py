@@ -30,7 +30,7 @@ from routing.calendar import VIETNAM, WorkingCalendar
 from routing.domain import RoutedDossier
 from routing.geography import Geography
 from routing.routes import Route, RouteBook, plan
-from shared_events import NationalStatus
+from shared_events import CloudEvent, NationalStatus, decode, encode, to_cloud_event
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
 from tests.support.intake import COMMUNE, RECEIVING_DESK
 
@@ -194,3 +194,10 @@ def replayed(dossier: RoutedDossier) -> RoutedDossier:
 def state_of(dossier: RoutedDossier) -> dict[str, Any]:
     """The dossier's attributes, without its pending events, to compare two dossiers by."""
     return {k: v for k, v in vars(dossier).items() if k != "_pending_events"}
+
+
+def an_envelope(contract: Any, at: datetime, subject: str | None = None) -> CloudEvent:
+    """``contract`` as a consumer reads it off a topic (encoded and decoded): a fresh id, stamped ``at``."""
+    return decode(encode(to_cloud_event(contract, id=str(uuid4()), source="/test",
+                                        subject=subject or contract.dossier_code, time=at,
+                                        correlation_id=str(uuid4()))))

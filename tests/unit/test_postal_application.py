@@ -17,7 +17,7 @@ from postal.outbound import to_outbound
 from postal.reactions import Reactions
 from services.clock import VIETNAM
 from services.consumer import UnprocessableMessage
-from shared_events import CloudEvent, DossierSubmitted
+from shared_events import DossierSubmitted
 from shared_events.contracts.postal import (
     PickupHandedToAgency,
     PostalDeliveryFailed,
@@ -30,7 +30,7 @@ from shared_events.contracts.postal import (
 from shared_events.contracts.routing import RoutingFinished, StepClaimed
 from shared_events.contracts.values import NationalStatus, PickupRequest, ResultDelivery
 from shared_events.examples import example
-from shared_events.registry import to_cloud_event
+from tests.support.builders import an_envelope
 
 DESK = "400.12.16690.H40"
 """The one-stop centre of phường Trường Vinh (unit 16690) in the packaged geography."""
@@ -58,13 +58,9 @@ def submitted(*, pickup: bool = True, by_post: bool = True, **overrides: Any) ->
                          if by_post else ResultDelivery(method="desk")), **overrides)
 
 
-def envelope(contract: Any) -> CloudEvent:
-    return to_cloud_event(contract, id=str(uuid.uuid4()), source="/test", subject=contract.dossier_code,
-                          time=RECEIVED, correlation_id=str(uuid.uuid4()))
-
-
 def react(app: PostalApplication, contract: Any, topic: str) -> list[Any]:
-    saved = Reactions(intake_topic=INTAKE_TOPIC, routing_topic=ROUTING_TOPIC)(app, contract, envelope(contract), topic)
+    reactions = Reactions(intake_topic=INTAKE_TOPIC, routing_topic=ROUTING_TOPIC)
+    saved = reactions(app, contract, an_envelope(contract, RECEIVED), topic)
     app.save_changes(saved)
     return saved
 

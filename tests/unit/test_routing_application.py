@@ -33,9 +33,6 @@ from shared_events import (
     DossierStatusChanged,
     DossierWithdrawalDeclined,
     DossierWithdrawalRequested,
-    decode,
-    encode,
-    to_cloud_event,
 )
 from shared_events.contracts.routing import AgencyActed
 from tests.random_refs import random_agency_id, random_sha256
@@ -44,6 +41,7 @@ from tests.support.builders import (
     LOCALITY,
     POLICE,
     SOCIAL_INSURANCE,
+    an_envelope,
     vn,
 )
 
@@ -231,8 +229,7 @@ def reactions(now: datetime) -> Reactions:
 
 
 def envelope_of(contract, subject: str):
-    return decode(encode(to_cloud_event(contract, id=str(uuid.uuid4()), source="/test", subject=subject,
-                                        time=vn(7, 7, 9), correlation_id=str(uuid.uuid4()))))
+    return an_envelope(contract, vn(7, 7, 9), subject)
 
 
 def kafka_ready(app: RoutingApplication) -> RoutedDossier:

@@ -25,16 +25,13 @@ from shared_events import (
     DossierStatusChanged,
     DossierSubmitted,
     DossierWithdrawalRequested,
-    decode,
-    encode,
-    to_cloud_event,
 )
 from shared_events.contracts.postal import CONTRACTS, ResultDeliveredByPost, ResultReturnedToDesk
 from shared_events.contracts.routing import RoutingFinished
 from shared_events.examples import example
 from shared_events.topics import POSTAL_EVENTS
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256, random_suffix
-from tests.support.builders import LOCALITY, a_document, vn
+from tests.support.builders import LOCALITY, a_document, an_envelope, vn
 
 INTAKE_TOPIC = f"intake-{uuid.uuid4().hex[:8]}"
 POSTAL_TOPIC = f"postal-{uuid.uuid4().hex[:8]}"
@@ -55,9 +52,7 @@ def reactions() -> Reactions:
 def react(contract: Any, topic: str = POSTAL_TOPIC) -> list[RoutedDossier]:
     """Run the reaction to ``contract`` arriving on ``topic`` and save what it returns."""
     app = application()
-    envelope = decode(encode(to_cloud_event(contract, id=str(uuid.uuid4()), source="/test",
-                                            subject=contract.dossier_code, time=vn(7, 8, 9),
-                                            correlation_id=str(uuid.uuid4()))))
+    envelope = an_envelope(contract, vn(7, 8, 9))
     changed = reactions()(app, contract, envelope, topic)
     for dossier in changed:
         app.save_dossier(dossier)

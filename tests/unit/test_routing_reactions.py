@@ -23,15 +23,12 @@ from shared_events import (
     DossierSubmitted,
     DossierWithdrawalRequested,
     DossierWithdrawn,
-    decode,
-    encode,
-    to_cloud_event,
 )
 from shared_events.contracts.documents import DossierContentRead
 from shared_events.contracts.routing import AgencyActed
 from shared_events.examples import example
 from tests.random_refs import random_agency_id, random_citizen_id, random_name, random_sha256
-from tests.support.builders import CIVIL_STATUS, LOCALITY, POLICE, SOCIAL_INSURANCE, a_document, vn
+from tests.support.builders import CIVIL_STATUS, LOCALITY, POLICE, SOCIAL_INSURANCE, a_document, an_envelope, vn
 
 INTAKE_TOPIC = f"intake-{uuid.uuid4().hex[:8]}"
 POSTAL_TOPIC = f"postal-{uuid.uuid4().hex[:8]}"
@@ -78,9 +75,7 @@ def submitted(code: str, national_status: int = 2, procedure: str = "1.001193") 
 def react(contract: Any, topic: str = INTAKE_TOPIC) -> list[RoutedDossier]:
     """Run the reaction to ``contract`` arriving on ``topic`` and save what it returns."""
     app = application()
-    envelope = decode(encode(to_cloud_event(contract, id=str(uuid.uuid4()), source="/test",
-                                            subject=contract.dossier_code, time=vn(7, 7, 9),
-                                            correlation_id=str(uuid.uuid4()))))
+    envelope = an_envelope(contract, vn(7, 7, 9))
     changed = reactions()(app, contract, envelope, topic)
     for dossier in changed:
         app.save_dossier(dossier)
