@@ -47,6 +47,7 @@ QUERY_MAX_EXAMPLES = 300
 """Reads get more examples: their query parameters are where overflows hide (300 finds the
 ``offset`` overflow of an unbounded integer; 40 does not)."""
 SCHEMATHESIS = Path(sys.executable).parent / "st"
+CONCURRENT_RUNS = 2
 
 OVERFLOWING_INTEGERS = ("9223372036854775808", "9223372036854775807", "18446744073709551616", "-1",
                         "-9223372036854775809", "1e400")
@@ -133,15 +134,28 @@ def schemathesis(base_url: str, token: str | None, work_dir: Path, code: str) ->
         cwd=work_dir, capture_output=True, text=True, timeout=900, check=False)
 
 
+@pytest.fixture(scope="module")
+async def runs(deployed: Deployed) -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
+    """Every (service, party) run of Schemathesis, :data:`CONCURRENT_RUNS` at a time (each run is one
+    client sending one request after another, so two keep a service busy without crowding it)."""
+    slots = asyncio.Semaphore(CONCURRENT_RUNS)
+
+    async def run(service: str, party: str) -> subprocess.CompletedProcess[str]:
+        run_dir = deployed.work_dir / f"{service}-as-{party}"
+        run_dir.mkdir()
+        async with slots:
+            return await asyncio.to_thread(schemathesis, deployed.base_url(service), deployed.tokens[party],
+                                           run_dir, deployed.code)
+
+    pairs = [(service, party) for service in SERVICES for party in PARTIES]
+    return dict(zip(pairs, await asyncio.gather(*(run(*pair) for pair in pairs)), strict=True))
+
+
 @pytest.mark.parametrize("party", PARTIES)
 @pytest.mark.parametrize("service", SERVICES)
 async def test_generated_requests_get_the_answers_the_openapi_document_promises(
-        deployed: Deployed, service: str, party: str) -> None:
-    run_dir = deployed.work_dir / f"{service}-as-{party}"
-    run_dir.mkdir()
-
-    result = await asyncio.to_thread(schemathesis, deployed.base_url(service), deployed.tokens[party], run_dir,
-                                     deployed.code)
+        runs: dict[tuple[str, str], subprocess.CompletedProcess[str]], service: str, party: str) -> None:
+    result = runs[(service, party)]
 
     assert result.returncode == 0, f"{service} as {party}:\n{result.stdout[-20000:]}\n{result.stderr[-5000:]}"
     assert "passed" in result.stdout and " generated" in result.stdout, result.stdout
