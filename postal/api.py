@@ -12,7 +12,7 @@ nothing changes; otherwise 200 ``accepted``, the report stored as an event with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from postal.application import PostalApplication, PostalDossierNotFoundError, Report
 from postal.carrier_api import StatusWebhook
 from postal.domain import PostalDossier, UnknownShipmentError
-from postal.partners import Partner, Partners
+from postal.partners import PARTNER_ID_PATTERN, Partner, Partners
 from postal.readmodel import PostalQueries
 from services.access import readable
 from services.auth import Principal, require_role
@@ -34,6 +34,7 @@ from shared_events.scalars import DOSSIER_CODE_PATTERN
 router = APIRouter(prefix="/v1/postal", tags=["postal"])
 
 MAX_REPORT_DAYS = 366
+DEFAULT_REPORT_DAYS = 30
 
 ERRORS = CHASSIS_ERRORS | ErrorTable({
     PostalDossierNotFoundError: ProblemType(
@@ -80,7 +81,7 @@ def _rejected(exc: WebhookRejected) -> Problem:
                  "schema": StatusWebhook.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
 async def receive_status_webhook(
     request: Request, service: Service,
-    partner_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", description="The partner's id")],
+    partner_id: Annotated[str, Path(pattern=PARTNER_ID_PATTERN, description="The partner's id")],
 ) -> WebhookAnswer:
     """A carrier partner reports a shipment's status (Standard Webhooks: ``webhook-id``,
     ``webhook-timestamp``, ``webhook-signature`` with ``v1`` HMAC or ``v1a`` Ed25519)."""
@@ -255,7 +256,8 @@ class FeeDay(BaseModel):
 @router.get("/fees", response_model=list[FeeDay])
 async def fees_by_agency_and_day(
     principal: Reader, service: Service,
-    since: Annotated[date | None, Query(description="First day (Vietnam time); default: 30 days ago")] = None,
+    since: Annotated[date | None, Query(description=f"First day (Vietnam time); default: {DEFAULT_REPORT_DAYS} "
+                                                    "days before the last")] = None,
     until: Annotated[date | None, Query(description="Last day; default: today")] = None,
     agency_id: Annotated[str | None, Query(pattern=r"^[A-Z0-9.]{1,35}$")] = None,
 ) -> list[FeeDay]:
@@ -269,7 +271,7 @@ async def fees_by_agency_and_day(
         raise Problem(403, "forbidden", "Không có quyền", "Chỉ bộ phận một cửa và kiểm toán xem báo cáo phí")
     today = service.clock.now().astimezone(VIETNAM).date()
     until = until or today
-    since = since or until - timedelta(days=30)
+    since = since or date.fromordinal(max(1, until.toordinal() - DEFAULT_REPORT_DAYS))
     if since > until or (until - since).days > MAX_REPORT_DAYS:
         raise Problem(422, "invalid-period", "Khoảng thời gian không hợp lệ",
                       f"Từ ngày phải trước đến ngày, tối đa {MAX_REPORT_DAYS} ngày")

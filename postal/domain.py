@@ -174,7 +174,7 @@ class PostalDossier(Aggregate):
         and its record) records the order from the report first."""
         state = self.leg(leg)
         if state["order_id"] is None:
-            if state["state"] != "ordering":
+            if state["state"] not in ("ordering", "cancelled"):  # cancelled: called off while being ordered
                 raise UnknownShipmentError(f"the {leg} leg of {self.dossier_code} has no order at the carrier")
             self.record_order_placed(leg, order_id=order_id, tracking_number=tracking_number,
                                      cod_amount_vnd=state["order"]["cod_amount_vnd"], at=at)

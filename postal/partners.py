@@ -18,12 +18,16 @@ from postal.carrier import CarrierPartner
 from services.webhooks import WebhookKeys
 
 
+PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+"""A partner's id: the last segment of its webhook endpoint's path."""
+
+
 class PartnerEntry(BaseModel):
     """One partner as the file gives it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    partner_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    partner_id: str = Field(pattern=PARTNER_ID_PATTERN)
     name: str = Field(min_length=1)
     base_url: str = Field(pattern=r"^https?://")
     client_id: str = Field(min_length=1)

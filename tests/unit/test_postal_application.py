@@ -289,3 +289,14 @@ def test_the_end_of_a_dossier_that_never_goes_by_post_is_only_noted(app):
           ROUTING_TOPIC)
     assert react(app, c, INTAKE_TOPIC) == []
     assert app.find(c.dossier_code) is None
+
+
+def test_a_webhook_for_a_pickup_called_off_while_it_was_being_ordered_records_the_order_and_cancels_it(app):
+    c = submitted()
+    react(app, c, INTAKE_TOPIC)
+    react(app, example(RoutingFinished, dossier_code=c.dossier_code, national_status=NationalStatus.WITHDRAWN,
+                       finished_at=RECEIVED), ROUTING_TOPIC)
+    order = ("ORD-0123456789ab", "EB000000015VN")
+    assert report(app, c.dossier_code, "pickup", order, tracking("created", 1))
+    leg = app.dossier(c.dossier_code).leg("pickup")
+    assert (leg["order_id"], leg["pending"]["action"]) == (order[0], "cancel")

@@ -8,7 +8,7 @@ from tests.support.agencies import routed_view
 from tests.support.deployments import SYSTEM_START
 from tests.support.intake import bearer
 from tests.support.kafka import eventually
-from tests.support.postal import accept_and_complete, leg_reaches, shipments, submit_by_post
+from tests.support.postal import accept_and_complete, leg_of, leg_reaches, shipments, submit_by_post
 from tests.support.routing import intake_status
 
 
@@ -105,3 +105,18 @@ async def test_a_result_the_carrier_cannot_deliver_is_tried_again_then_comes_bac
                              headers=bearer(tokens["other-desk"]))
     assert handed.status_code == 200, handed.text
     await intake_status(by_post, http, tokens, code, 10)
+
+
+async def test_orders_made_while_the_carrier_is_down_wait_and_go_out_once_it_is_back(
+        by_post, tokens, carrier, clock, http) -> None:
+    await carrier.set_behaviour(down_for_seconds=6)
+    code = await submit_by_post(by_post, http, tokens, "2.000635", result_by_post=False)
+
+    async def queued() -> dict | None:
+        leg = leg_of(await shipments(by_post, http, tokens["auditor"], code), "pickup")
+        return leg if leg is not None and leg["state"] == "ordering" and leg["pending_action"] == "order" else None
+    assert (await eventually(queued))["order_id"] is None  # recorded, not sent: the carrier answers 503
+
+    pickup = await leg_reaches(by_post, http, tokens["other-desk"], code, "pickup", "handed_to_agency")
+    assert (await carrier.orders_per_leg())[(code, "pickup")] == 1
+    assert pickup["fee_collected"]
