@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from postal.carrier import CarrierPartner
 from services.webhooks import WebhookKeys
 
-
 PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 """A partner's id: the last segment of its webhook endpoint's path."""
 
