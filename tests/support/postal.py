@@ -20,15 +20,24 @@ HOME = {"address": "Số 5 đường Lê Hồng Phong, phường Trường Vinh"
 """An applicant's home in the sample province (a commune-level unit in force from 1 July 2025)."""
 
 
-def postal_submission(system: Any, procedure: str, *, pickup: bool, result_by_post: bool) -> dict[str, Any]:
-    """A portal submission of ``procedure`` (its documents to upload first) with the papers collected at
-    home and/or the result sent home."""
+DESKS = {"other-desk": "other_agency_id", "desk": "agency_id"}
+"""The deployment's two receiving desks (parties) and the attribute naming each one's agency."""
+
+
+def desk_agency(system: Any, desk: str) -> str:
+    return str(getattr(system, DESKS[desk]))
+
+
+def postal_submission(system: Any, procedure: str, *, pickup: bool, result_by_post: bool,
+                      desk: str = "other-desk") -> dict[str, Any]:
+    """A portal submission of ``procedure`` (its documents to upload first) to the receiving ``desk``, with
+    the papers collected at home and/or the result sent home."""
     body: dict[str, Any] = {
         "procedure_code": procedure,
         "applicant": {"kind": "citizen", "full_name": "Nguyễn Thị Hoa", "identity_number": "040190001234",
                       "phone": "0912345678", "address": HOME["address"]},
         "documents": [a_document(key) for key in DOCUMENTS[procedure]],
-        "channel": "online", "locality_code": "16690", "receiving_agency_id": system.other_agency_id,
+        "channel": "online", "locality_code": "16690", "receiving_agency_id": desk_agency(system, desk),
         "result_delivery": ({"method": "post", **HOME} if result_by_post else {"method": "desk"}),
     }
     if pickup:
@@ -37,10 +46,11 @@ def postal_submission(system: Any, procedure: str, *, pickup: bool, result_by_po
 
 
 async def submit_by_post(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], procedure: str, *,
-                         pickup: bool = True, result_by_post: bool = True) -> str:
-    """Submit through the portal; the dossier's code (status 1: the desk accepts it later)."""
+                         pickup: bool = True, result_by_post: bool = True, desk: str = "other-desk") -> str:
+    """Submit through the portal to the receiving ``desk``; the dossier's code (status 1: the desk accepts
+    it later)."""
     body = await uploaded(http, tokens["portal"], postal_submission(system, procedure, pickup=pickup,
-                                                                     result_by_post=result_by_post),
+                                                                     result_by_post=result_by_post, desk=desk),
                           base_url=system.base_url)
     answer = await http.post(f"{system.base_url}/v1/dossiers", json=body, headers=bearer(tokens["portal"]))
     assert answer.status_code == 201, answer.text
@@ -83,12 +93,13 @@ async def leg_reaches(system: Any, http: httpx.AsyncClient, token: str, code: st
     return await while_time_passes(system, reached, **waiting)
 
 
-async def accept_and_complete(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], code: str) -> None:
-    """The receiving desk accepts the dossier and every agency on its route completes its step, by its own
-    integration (REST inbox or Kafka replies), until the result is ready (status 9)."""
+async def accept_and_complete(system: Any, http: httpx.AsyncClient, tokens: dict[str, str], code: str,
+                              desk: str = "other-desk") -> None:
+    """The receiving ``desk`` accepts the dossier and every agency on its route completes its step, by its
+    own integration (REST inbox or Kafka replies), until the result is ready (status 9)."""
     from tests.support.agencies import AgencySimulator, routed_view
 
-    accepted = await http.post(f"{system.base_url}/v1/dossiers/{code}/acceptance", headers=bearer(tokens["other-desk"]))
+    accepted = await http.post(f"{system.base_url}/v1/dossiers/{code}/acceptance", headers=bearer(tokens[desk]))
     assert accepted.status_code == 200, accepted.text
     agencies, done = AgencySimulator(system, http), set()
 
