@@ -1,6 +1,6 @@
 """The postal read model: one row per leg (``shipments``) and one per fee collected (``postal_fees``),
-upserted in the transaction that stores the events (:class:`PostalRecorder`), so they never
-disagree with the log.
+upserted in the transaction that stores the events (:class:`PostalRecorder`, a
+:class:`services.readmodel.ReadModelRecorder`), so they never disagree with the log.
 
 The dispatcher owns three more columns of ``shipments`` that no event writes: how often the pending
 action has failed (``action_tries``), when it may be tried again (``action_not_before``, the
@@ -10,18 +10,15 @@ the service's clock). A new pending action (another key) starts with no tries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import Composed, Identifier
 
 from services.clock import VIETNAM
+from services.readmodel import ReadModelRecorder, insert_once_sql, upsert_sql
 
 if TYPE_CHECKING:
     from postal.domain import PostalDossier
@@ -89,36 +86,20 @@ def fee_rows(dossier: PostalDossier) -> list[dict[str, Any]]:
             for leg in dossier.legs.values() if leg["fee_collected"]]
 
 
-class PostalRecorder(PostgresProcessRecorder):
-    """Process recorder that also upserts the rows passed as ``shipment_rows`` and ``fee_rows``."""
+class PostalRecorder(ReadModelRecorder):
+    """Process recorder that also writes the rows passed as ``shipment_rows`` and ``fee_rows``."""
 
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        schema = Identifier(self.datastore.schema)
-        for statement in (CREATE_SHIPMENTS, CREATE_PENDING_INDEX, CREATE_OPEN_INDEX, CREATE_FEES):
-            self.sql_create_statements.append(SQL(statement).format(schema=schema))
+    def create_statements(self) -> Sequence[str]:
+        return (CREATE_SHIPMENTS, CREATE_PENDING_INDEX, CREATE_OPEN_INDEX, CREATE_FEES)
+
+    def row_statements(self, schema: Identifier) -> Mapping[str, Composed]:
         keep_tries = ("action_tries = CASE WHEN shipments.pending_key IS DISTINCT FROM EXCLUDED.pending_key "
                       "THEN 0 ELSE shipments.action_tries END, "
                       "action_not_before = CASE WHEN shipments.pending_key IS DISTINCT FROM EXCLUDED.pending_key "
                       "THEN NULL ELSE shipments.action_not_before END")
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in SHIPMENT_COLUMNS[2:])
-        self._upsert_shipment = SQL(
-            "INSERT INTO {schema}.shipments AS shipments (" + ", ".join(SHIPMENT_COLUMNS) + ") VALUES ("
-            + ", ".join(f"%({c})s" for c in SHIPMENT_COLUMNS) + ") ON CONFLICT (dossier_code, leg) DO UPDATE SET "
-            + keep_tries + ", " + updates).format(schema=schema)
-        self._insert_fee = SQL(
-            "INSERT INTO {schema}.postal_fees (" + ", ".join(FEE_COLUMNS) + ") VALUES ("
-            + ", ".join(f"%({c})s" for c in FEE_COLUMNS) + ") ON CONFLICT (dossier_code, leg) DO NOTHING"
-        ).format(schema=schema)
-
-    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        shipments = kwargs.get("shipment_rows") or ()
-        if shipments:
-            curs.executemany(self._upsert_shipment, list(shipments))
-        fees = kwargs.get("fee_rows") or ()
-        if fees:
-            curs.executemany(self._insert_fee, list(fees))
+        return {"shipment_rows": upsert_sql(schema, "shipments", SHIPMENT_COLUMNS, ("dossier_code", "leg"),
+                                            keep=keep_tries),
+                "fee_rows": insert_once_sql(schema, "postal_fees", FEE_COLUMNS, ("dossier_code", "leg"))}
 
 
 class PostalQueries:

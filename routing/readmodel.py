@@ -4,24 +4,21 @@ one row per dossier routing could not route (``unroutable_dossiers``, with the r
 Each step row keeps the dossier's version and the working-calendar revision its due times were
 computed under, so the dossiers a calendar change has not reached yet can be found.
 
-:class:`RoutingRecorder` is the event store's process recorder with one addition: rows
-passed to ``save(..., inbox_rows=[...], unroutable_rows=[...])`` are upserted in the transaction that stores the
-events (and the consumed position), so the read model never disagrees with the log.
+:class:`RoutingRecorder` (a :class:`services.readmodel.ReadModelRecorder`) upserts the rows passed to
+``save(..., inbox_rows=[...], unroutable_rows=[...])`` in the transaction that stores the events (and
+the consumed position), so the read model never disagrees with the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import Composed, Identifier
 
+from services.readmodel import ReadModelRecorder, upsert_sql
 from shared_events.contracts.values import TERMINAL_STATUSES
 
 CREATE_INBOX = """
@@ -77,40 +74,15 @@ COLUMNS = ("dossier_code", "step_key", "step_name", "agency_id", "integration", 
 ACTIVE_STATES = ("open", "claimed")
 
 
-class RoutingRecorder(PostgresProcessRecorder):
-    """Process recorder that also upserts the inbox rows passed as ``inbox_rows``."""
+class RoutingRecorder(ReadModelRecorder):
+    """Process recorder that also upserts the rows passed as ``inbox_rows`` and ``unroutable_rows``."""
 
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        schema = Identifier(self.datastore.schema)
-        self.sql_create_statements.append(SQL(CREATE_INBOX).format(schema=schema))
-        self.sql_create_statements.append(SQL(CREATE_INBOX_INDEX).format(schema=schema))
-        self.sql_create_statements.append(SQL(ADD_CALENDAR_COLUMNS).format(schema=schema))
-        self.sql_create_statements.append(SQL(CREATE_CALENDAR_INDEX).format(schema=schema))
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[2:])
-        self.sql_create_statements.append(SQL(CREATE_UNROUTABLE).format(schema=schema))
-        self._upsert_unroutable = _upsert_sql(schema, "unroutable_dossiers", UNROUTABLE_COLUMNS, ("dossier_code",))
-        self._upsert = SQL(
-            "INSERT INTO {schema}.inbox_steps (" + ", ".join(COLUMNS) + ") VALUES ("
-            + ", ".join(f"%({c})s" for c in COLUMNS) + ") ON CONFLICT (dossier_code, step_key) DO UPDATE SET "
-            + updates).format(schema=schema)
+    def create_statements(self) -> Sequence[str]:
+        return (CREATE_INBOX, CREATE_INBOX_INDEX, ADD_CALENDAR_COLUMNS, CREATE_CALENDAR_INDEX, CREATE_UNROUTABLE)
 
-    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        rows = kwargs.get("inbox_rows") or ()
-        if rows:
-            curs.executemany(self._upsert, list(rows))
-        unroutable = kwargs.get("unroutable_rows") or ()
-        if unroutable:
-            curs.executemany(self._upsert_unroutable, list(unroutable))
-
-
-def _upsert_sql(schema: Identifier, table: str, columns: Sequence[str], key: Sequence[str]) -> Composed:
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-    return SQL(
-        "INSERT INTO {schema}." + table + " (" + ", ".join(columns) + ") VALUES ("
-        + ", ".join(f"%({c})s" for c in columns) + ") ON CONFLICT (" + ", ".join(key) + ") DO UPDATE SET "
-        + updates).format(schema=schema)
+    def row_statements(self, schema: Identifier) -> Mapping[str, Composed]:
+        return {"inbox_rows": upsert_sql(schema, "inbox_steps", COLUMNS, ("dossier_code", "step_key")),
+                "unroutable_rows": upsert_sql(schema, "unroutable_dossiers", UNROUTABLE_COLUMNS, ("dossier_code",))}
 
 
 class InboxQueries:
